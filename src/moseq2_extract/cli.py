@@ -1,0 +1,160 @@
+"""The ``moseq2-extract`` command line: parses, calls the library, renders progress."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from tqdm.auto import tqdm
+
+from . import __version__
+from . import config as cfg
+from .cli_options import merged_config, schema_options, write_config_file
+from .errors import ExtractionError
+
+EXTRACT_GROUPS = (cfg.ROI, cfg.VIDEO, cfg.EXTRACT, cfg.ENGINE)
+
+
+class _TqdmProgress:
+    """Renders the library's progress callback as a tqdm bar with frames/s."""
+
+    def __init__(self, desc: str, enabled: bool = True):
+        self.bar = None
+        self.desc = desc
+        self.enabled = enabled
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit="frame", dynamic_ncols=True,
+                            file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _fail(err: Exception) -> None:
+    click.echo(f"Error: {err}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="moseq2-extract")
+@click.option("-v", "--verbose", is_flag=True, help="Show informational log messages")
+def cli(verbose: bool) -> None:
+    """Extract mouse depth videos for MoSeq (fast, drop-in moseq2-extract)."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s: %(message)s")
+
+
+@cli.command("generate-config", help="Write a config.yaml with every extraction parameter.")
+@click.option("-o", "--output-file", type=click.Path(), default="config.yaml",
+              show_default=True)
+@click.option("--camera-type", default="k2", show_default=True,
+              help="'azure' writes the Azure Kinect defaults; anything else the Kinect ones")
+def generate_config(output_file: str, camera_type: str) -> None:
+    write_config_file(Path(output_file), cfg.generate_config_dict(camera_type))
+    click.echo("Successfully generated config file in base directory.")
+
+
+@cli.command("find-roi", help="Find the arena background and ROI of one recording.")
+@click.argument("input_file", type=click.Path(exists=True, dir_okay=False))
+@schema_options([cfg.ROI, cfg.ENGINE])
+@click.option("-m", "--mapping", default="DEPTH", show_default=True,
+              help="Video stream to read: a stream title or an index")
+@click.pass_context
+def find_roi(ctx: click.Context, input_file: str, **values) -> None:
+    from .camera import detect_camera
+    from .io.session import load_session
+    from .pipeline import resolve_output_dir
+    from .session_roi import find_session_roi
+
+    config = merged_config(ctx, values)
+    try:
+        session = load_session(input_file, mapping=values["mapping"])
+        for warning in session.warnings:
+            click.echo(f"Warning: {warning}", err=True)
+        camera = detect_camera(input_file, config.camera_type,
+                               (session.info.width, session.info.height))
+        out_dir = resolve_output_dir(input_file, values["output_dir"])
+        with session.open_reader() as reader:
+            arena = find_session_roi(reader, config, out_dir, camera=camera,
+                                     nframes=session.nframes)
+    except ExtractionError as err:
+        _fail(err)
+    click.echo(f"Floor at {arena.true_depth:.1f} mm, ROI of {int(arena.roi.sum())} px "
+               f"(depth range {arena.depth_range[0]:g}-{arena.depth_range[1]:g} mm)")
+    for path in arena.files:
+        click.echo(f"  wrote {path}")
+
+
+@cli.command("extract", help="Extract one recording into proc/results_XX.{h5,yaml,mp4}.")
+@click.argument("input_file", type=click.Path(exists=True, dir_okay=False))
+@schema_options(EXTRACT_GROUPS)
+@click.pass_context
+def extract(ctx: click.Context, input_file: str, **values) -> None:
+    config = merged_config(ctx, values)
+    outcome = run_extract(input_file, config, values.get("output_dir"))
+    if outcome.skipped:
+        click.echo(f"Skipping {input_file}: already extracted in {outcome.output_dir}")
+        return
+    for warning in outcome.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(f"Extracted {outcome.n_frames} frames in {outcome.seconds:.1f} s "
+               f"({outcome.fps:.0f} frames/s) -> {outcome.h5_path}")
+
+
+def run_extract(input_file: str, config: cfg.Config, output_dir: str | None):
+    """Run one extraction with a progress bar; bad input exits with a one-line error."""
+    from .extract.flip_classifier import load_flip_model
+    from .pipeline import extract_session
+
+    bar = _TqdmProgress(Path(input_file).name, enabled=True)
+    try:
+        flip_model = load_flip_model(config)
+        outcome = extract_session(input_file, config, output_dir=output_dir, progress=bar,
+                                  flip_model=flip_model)
+    except ExtractionError as err:
+        bar.close()
+        _fail(err)
+    bar.close()
+    return outcome
+
+
+@cli.command("demo", help="Write a synthetic example session and extract it.")
+@click.argument("directory", type=click.Path(file_okay=False), default="moseq2_demo")
+@click.option("--frames", type=int, default=900, show_default=True,
+              help="Number of frames of the example session")
+@click.option("--format", "fmt", type=click.Choice(["dat", "avi", "tar.gz", "mkv"]),
+              default="dat", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo(directory: str, frames: int, fmt: str, seed: int) -> None:
+    from .demo import run_demo
+
+    try:
+        report = run_demo(Path(directory), n_frames=frames, fmt=fmt, seed=seed,
+                          progress=_TqdmProgress("demo"))
+    except ExtractionError as err:
+        _fail(err)
+    click.echo(report)
+
+
+def _register_optional_commands() -> None:
+    """Commands of the batch layer live in their own module."""
+    try:
+        from .cli_batch import register
+    except ImportError:  # pragma: no cover - the batch layer is part of the package
+        return
+    register(cli)
+
+
+_register_optional_commands()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

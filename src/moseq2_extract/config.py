@@ -1,0 +1,549 @@
+"""The one schema of parameters.
+
+Every option of ``find-roi``, ``extract`` and ``batch-extract`` is declared once here as a
+:class:`Param`: its config key (the original's name), default, type, help text and valid
+values.  ``config.yaml`` (``generate-config``), the click options of the CLI, validation of
+config files, and the h5 ``metadata/extraction/parameters`` group are all derived from this
+table.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .camera import CAMERA_CHOICES
+from .errors import ConfigError
+
+# Option groups: which commands carry a parameter.
+ROI = "roi"  # find-roi, extract, batch-extract
+VIDEO = "video"  # extract, batch-extract (and convert/copy-slice)
+EXTRACT = "extract"  # extract, batch-extract
+BATCH = "batch"  # batch-extract only
+ENGINE = "engine"  # this implementation's additions (extract, batch-extract)
+
+# kinds
+INT, FLOAT, BOOL, FLAG, STR = "int", "float", "bool", "flag", "str"
+INT_PAIR, FLOAT_PAIR, FLOAT_TRIPLE, INT_LIST = "int2", "float2", "float3", "intlist"
+OPT_STR, OPT_INT, STR_LIST = "optstr", "optint", "strlist"
+
+
+@dataclass(frozen=True)
+class Param:
+    """Declaration of one parameter.
+
+    Attributes
+    ----------
+    key : str
+        Config-file key (identical to the original's), also the h5 parameter name.
+    default : Any
+        Default value (tuples for fixed-length sequences, lists for ``multiple`` options).
+    kind : str
+        One of the kind constants above; decides parsing, validation and the click type.
+    help : str
+        Help text; also the ``description`` attribute in the h5 ``parameters`` group.
+    group : str
+        Which commands expose it.
+    short : str, optional
+        Short flag, e.g. ``"-b"``.
+    choices : tuple, optional
+        Allowed values.
+    minimum, maximum : float, optional
+        Inclusive numeric bounds (each element for sequences).
+    odd : bool
+        Values must be odd (or 0 = off) -- median filter windows.
+    no_effect : str, optional
+        If set, the option is accepted and recorded but does nothing here; the text says why.
+    """
+
+    key: str
+    default: Any
+    kind: str
+    help: str
+    group: str = EXTRACT
+    short: str | None = None
+    choices: tuple | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    odd: bool = False
+    no_effect: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.key.replace("_", "-")
+
+    @property
+    def full_help(self) -> str:
+        if self.no_effect:
+            return f"{self.help} [no effect: {self.no_effect}]"
+        return self.help
+
+
+P = Param
+PARAMS: tuple[Param, ...] = (
+    # ---- ROI / background options (find-roi, extract, batch-extract) ----
+    P("progress_bar", False, FLAG, "Show progress bars", ROI, "-p"),
+    P("config_file", None, OPT_STR, "Path to a config.yaml whose values are used as defaults",
+      ROI),
+    P("recompute_bg", False, BOOL,
+      "Recompute the background even if proc/bground.tiff already exists", ROI),
+    P("use_plane_bground", False, FLAG,
+      "Replace the background with the fitted floor plane", ROI),
+    P("output_dir", "proc", STR,
+      "Output directory, relative to the input file's directory unless it exists", ROI),
+    P("noise_tolerance", 30, INT,
+      "Distance (mm) from the floor plane within which pixels count as floor", ROI, minimum=0),
+    P("erode_iterations", 0, INT, "Erosion iterations applied to the ROI", ROI, minimum=0),
+    P("bg_roi_erode", (1, 1), INT_PAIR, "Size of the ROI erosion kernel (px)", ROI, minimum=1),
+    P("dilate_iterations", 1, INT, "Dilation iterations applied to the ROI", ROI, minimum=0),
+    P("bg_sort_roi_by_position_max_rois", 2, INT,
+      "With sort-by-position: number of best-ranked ROIs kept before sorting", ROI, minimum=1),
+    P("bg_sort_roi_by_position", False, BOOL,
+      "Order the kept ROIs top-to-bottom by position instead of by rank", ROI),
+    P("bg_roi_fill_holes", True, BOOL, "Fill holes in the ROI", ROI),
+    P("bg_roi_gradient_kernel", 7, INT, "Sobel kernel size of the wall-gradient filter", ROI,
+      choices=(1, 3, 5, 7)),
+    P("bg_roi_gradient_threshold", 3000.0, FLOAT,
+      "Pixels whose background gradient exceeds this are excluded from the floor", ROI,
+      minimum=0),
+    P("bg_roi_gradient_filter", False, BOOL,
+      "Exclude steep background gradients (walls) from the floor search", ROI),
+    P("bg_roi_depth_range", (650.0, 750.0), FLOAT_PAIR,
+      "Depth range (mm) in which the floor is searched; replaced automatically unless "
+      "--manual-set-depth-range", ROI, minimum=0),
+    P("manual_set_depth_range", False, FLAG,
+      "Use --bg-roi-depth-range as given instead of detecting it", ROI),
+    P("camera_type", "auto", STR,
+      "Camera preset (auto detects from the file): sets ROI weights, pixel format, dtype and "
+      "intrinsics", ROI, choices=CAMERA_CHOICES),
+    P("bg_roi_weights", (1.0, 0.1, 1.0), FLOAT_TRIPLE,
+      "Weights of (area, extent, distance to centre) when ranking candidate ROIs "
+      "(the camera preset overrides this)", ROI, minimum=0),
+    P("bg_roi_index", 0, INT, "Index of the ranked ROI to use (also names results_XX)", ROI,
+      minimum=0),
+    P("bg_roi_shape", "ellipse", STR, "Shape of the ROI dilation/erosion kernels", ROI,
+      choices=("ellipse", "rectangle")),
+    P("bg_roi_dilate", (10, 10), INT_PAIR, "Size of the ROI dilation kernel (px)", ROI,
+      minimum=1),
+    # ---- video options (extract, batch-extract) ----
+    P("mapping", "DEPTH", STR, "Video stream to read: a stream title or an index", VIDEO, "-m"),
+    P("threads", 8, INT, "Video decoding threads", VIDEO, minimum=0),
+    P("delete", False, FLAG, "Delete the raw file after a verified compression", VIDEO,
+      no_effect="only used by convert-raw-to-avi / copy-slice"),
+    P("fps", 30.0, FLOAT, "Frame rate of the recording (frames/s)", VIDEO, minimum=1e-3),
+    P("chunk_size", 3000, INT, "Frames processed per chunk", VIDEO, "-b", minimum=1),
+    P("output_file", None, OPT_STR, "Output file", VIDEO, "-o",
+      no_effect="unused by extract"),
+    # ---- extraction options ----
+    P("cluster_type", "local", STR, "Where batch-extract runs sessions", EXTRACT,
+      choices=("local", "slurm")),
+    P("skip_completed", False, FLAG, "Skip sessions whose results_XX.yaml says complete",
+      EXTRACT),
+    P("compress_threads", 3, INT, "Threads for the post-extraction .dat to .avi compression",
+      EXTRACT, minimum=0),
+    P("compress_chunk_size", 3000, INT,
+      "Chunk size for the post-extraction .dat to .avi compression", EXTRACT, minimum=1),
+    P("compress", False, BOOL, "Compress a .dat session to a lossless .avi after extraction",
+      EXTRACT),
+    P("frame_trim", (0, 0), INT_PAIR, "Frames to drop at the start and at the end", EXTRACT,
+      minimum=0),
+    P("model_smoothing_clips", (0.0, 0.0), FLOAT_PAIR,
+      "Log-likelihood clip range of the tracking-model smoother; (0, 0) disables it",
+      EXTRACT),
+    P("angle_hampel_sig", 3.0, FLOAT, "Hampel filter threshold (MADs) for the orientation",
+      EXTRACT, minimum=0),
+    P("angle_hampel_span", 0, INT, "Hampel filter window for the orientation (0 = off)",
+      EXTRACT, minimum=0, odd=True),
+    P("centroid_hampel_sig", 3.0, FLOAT, "Hampel filter threshold (MADs) for the centroid",
+      EXTRACT, minimum=0),
+    P("centroid_hampel_span", 0, INT, "Hampel filter window for the centroid (0 = off)",
+      EXTRACT, minimum=0, odd=True),
+    P("pixel_format", "gray16le", STR, "Pixel format of 16-bit depth video (preset overrides)",
+      EXTRACT, choices=("gray16le", "gray16be")),
+    P("movie_dtype", "<i2", STR, "numpy dtype of raw frames (preset overrides)", EXTRACT),
+    P("frame_dtype", "uint8", STR, "dtype of the stored crops (frames dataset)", EXTRACT,
+      choices=("uint8", "uint16")),
+    P("write_movie", True, BOOL, "Write the preview movie results_XX.mp4", EXTRACT),
+    P("chunk_overlap", 0, INT, "Frames shared by consecutive chunks", EXTRACT, minimum=0),
+    P("temporal_filter_size", [0], INT_LIST,
+      "Temporal median filter window(s) in frames (0 = off)", EXTRACT, "-t", minimum=0,
+      odd=True),
+    P("spatial_filter_size", [3], INT_LIST, "Spatial median filter kernel(s) in px (0 = off)",
+      EXTRACT, "-s", minimum=0, odd=True),
+    P("tail_filter_shape", "ellipse", STR, "Shape of the tail-removal opening kernel", EXTRACT,
+      choices=("ellipse", "rectangle")),
+    P("tail_filter_size", (9, 9), INT_PAIR, "Size of the tail-removal opening kernel (px)",
+      EXTRACT, minimum=1),
+    P("tail_filter_iters", 1, INT, "Iterations of the tail-removal opening (0 = off)", EXTRACT,
+      minimum=0),
+    P("cable_filter_size", (5, 5), INT_PAIR, "Size of the cable-removal erosion kernel (px)",
+      EXTRACT, minimum=1),
+    P("cable_filter_shape", "rectangle", STR, "Shape of the cable-removal erosion kernel",
+      EXTRACT, choices=("ellipse", "rectangle")),
+    P("cable_filter_iters", 0, INT, "Iterations of the cable-removal erosion (0 = off)",
+      EXTRACT, minimum=0),
+    P("tracking_model_init", "raw", STR, "Initialisation of the cable tracking model", EXTRACT,
+      choices=("raw", "min", "med"),
+      no_effect="the EM cable tracker is not implemented in this version"),
+    P("tracking_model_segment", True, BOOL, "Tracking model: keep only the largest region",
+      EXTRACT, no_effect="the EM cable tracker is not implemented in this version"),
+    P("tracking_model_ll_clip", -100.0, FLOAT, "Tracking model: log-likelihood floor",
+      EXTRACT, no_effect="the EM cable tracker is not implemented in this version"),
+    P("tracking_model_mask_threshold", -16.0, FLOAT,
+      "Tracking model: log-likelihood threshold of the mask", EXTRACT,
+      no_effect="the EM cable tracker is not implemented in this version"),
+    P("tracking_model_ll_threshold", -100.0, FLOAT,
+      "Tracking model: log-likelihood threshold of segmentation", EXTRACT,
+      no_effect="the EM cable tracker is not implemented in this version"),
+    P("use_tracking_model", False, BOOL, "Use the EM cable tracking model", EXTRACT,
+      no_effect="the EM cable tracker is not implemented in this version; "
+      "extraction uses the image features"),
+    P("use_cc", True, BOOL, "Keep only the mouse's connected component in the mask", EXTRACT),
+    P("widen_radius", 0, INT, "Graduated walls: radius adjustment (px)", EXTRACT,
+      no_effect="graduated walls are not implemented in this version"),
+    P("graduate_walls", False, BOOL, "Model sloped bucket walls in the background", EXTRACT,
+      no_effect="graduated walls are not implemented in this version"),
+    P("flip_classifier_smoothing", 51, INT,
+      "Median window (frames) over flip-classifier probabilities", EXTRACT, minimum=1,
+      odd=True),
+    P("flip_classifier", None, OPT_STR,
+      "Flip classifier (.npz, or legacy .pkl); without one the heading is resolved "
+      "without training", EXTRACT),
+    P("compute_raw_scalars", False, FLAG,
+      "Compute scalars from the unfiltered instead of the filtered crops", EXTRACT),
+    P("detected_true_depth", "auto", STR,
+      "Floor depth (mm): 'auto' = median background in the ROI, else a number", EXTRACT),
+    P("max_height", 120, INT, "Heights above this (mm) are ignored", EXTRACT, minimum=0),
+    P("min_height", 10, INT, "Heights below this (mm) are ignored", EXTRACT, minimum=0),
+    P("num_frames", None, OPT_INT, "Extract only the first N frames (all if unset)", EXTRACT,
+      "-n", minimum=1),
+    P("crop_size", (80, 80), INT_PAIR, "Size of the egocentric crop (px, square)", EXTRACT,
+      "-c", minimum=8),
+    # ---- this implementation ----
+    P("workers", 0, INT, "Worker threads for per-frame work (0 = all cores)", ENGINE,
+      minimum=0),
+    P("seed", 0, INT, "Seed of the random floor-plane search (RANSAC)", ENGINE, minimum=0),
+    # ---- batch-extract only ----
+    P("extensions", [".dat"], STR_LIST, "Depth-file extensions to search for", BATCH),
+    P("skip_checks", False, FLAG,
+      "Include sessions even if complete or lacking metadata.json", BATCH),
+    P("extract_out_script", "extract_out.sh", STR,
+      "SLURM: file (in the input folder) that receives the submission commands", BATCH),
+    P("prefix", "", STR, "SLURM: command run before moseq2-extract (e.g. env activation)",
+      BATCH),
+    P("ncpus", 1, INT, "SLURM: cores per job", BATCH, minimum=0),
+    P("memory", "5GB", STR, "SLURM: memory per job", BATCH),
+    P("wall_time", "3:00:00", STR, "SLURM: wall time per job", BATCH),
+    P("partition", "short", STR, "SLURM: partition", BATCH),
+    P("get_cmd", True, FLAG, "Print the list of commands", BATCH),
+    P("run_cmd", False, FLAG, "Submit the commands", BATCH),
+    P("scheduler_address", None, OPT_STR, "Attach to a running Dask scheduler", BATCH),
+    P("local_workers", 0, INT, "Sessions run at once on the local cluster (0 = auto)", BATCH,
+      minimum=0),
+)
+
+PARAM_BY_KEY: dict[str, Param] = {p.key: p for p in PARAMS}
+
+# Keys honoured in config files although they are not CLI options (spec section 2).
+EXTRA_KEYS: dict[str, Any] = {
+    "session_config_path": None,
+    "frame_stride": 500,
+    "med_scale": 5,
+    "iters": 1000,
+    "in_ratio": 0.1,
+    "mask_threshold": -20,
+    "iters_min": 0,
+    "tracking_ll_threshold": -100,
+    "rho_mean": 0,
+    "rho_cov": 0,
+    "x_bg_offset": -2,
+    "y_bg_offset": 2,
+    "bg_threshold": None,
+    "floor_slant": False,
+    "finfo": None,
+    "true_depth": None,
+    "timestamps": None,
+    "tar": None,
+}
+
+AZURE_OVERRIDES: dict[str, Any] = {
+    "bg_roi_depth_range": (550.0, 650.0),
+    "spatial_filter_size": [5],
+    "tail_filter_size": (15, 15),
+    "crop_size": (120, 120),
+    "camera_type": "azure",
+}
+
+
+def params_for(*groups: str) -> tuple[Param, ...]:
+    """The parameters belonging to any of ``groups``, in declaration order."""
+    return tuple(p for p in PARAMS if p.group in groups)
+
+
+EXTRACT_GROUPS = (ROI, VIDEO, EXTRACT, ENGINE)
+
+
+def _fail(param: Param, value: Any, expected: str) -> ConfigError:
+    return ConfigError(f"{param.key}: expected {expected}, got {value!r}")
+
+
+def _as_number(param: Param, value: Any, integer: bool) -> int | float:
+    if isinstance(value, bool):
+        raise _fail(param, value, "a number")
+    try:
+        if integer:
+            f = float(value)
+            if not f.is_integer():
+                raise ValueError
+            number: int | float = int(f)
+        else:
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError
+    except (TypeError, ValueError):
+        raise _fail(param, value, "an integer" if integer else "a finite number") from None
+    if param.minimum is not None and number < param.minimum:
+        raise _fail(param, value, f"a value >= {param.minimum:g}")
+    if param.maximum is not None and number > param.maximum:
+        raise _fail(param, value, f"a value <= {param.maximum:g}")
+    if param.odd and integer and number != 0 and number % 2 == 0:
+        raise _fail(param, value, "an odd number (or 0 = off)")
+    return number
+
+
+def _as_bool(param: Param, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in {"true", "false", "yes", "no",
+                                                          "1", "0", "on", "off"}:
+        return value.strip().lower() in {"true", "yes", "1", "on"}
+    raise _fail(param, value, "true or false")
+
+
+def _as_sequence(param: Param, value: Any) -> list:
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, Iterable):
+        raise _fail(param, value, "a list")
+    return list(value)
+
+
+def coerce(param: Param, value: Any) -> Any:
+    """Validate ``value`` for ``param`` and return it in canonical form.
+
+    Raises
+    ------
+    ConfigError
+        With a one-line message naming the key, the expectation and the received value.
+    """
+    kind = param.kind
+    if value is None:
+        if kind in (OPT_STR, OPT_INT):
+            return None
+        raise _fail(param, value, "a value")
+    if kind == INT:
+        out: Any = _as_number(param, value, True)
+    elif kind == FLOAT:
+        out = _as_number(param, value, False)
+    elif kind in (BOOL, FLAG):
+        out = _as_bool(param, value)
+    elif kind in (STR, OPT_STR):
+        if isinstance(value, (dict, list, tuple)):
+            raise _fail(param, value, "text")
+        out = str(value)
+    elif kind == OPT_INT:
+        out = _as_number(param, value, True)
+    elif kind in (INT_PAIR, FLOAT_PAIR, FLOAT_TRIPLE):
+        items = _as_sequence(param, value)
+        n = 3 if kind == FLOAT_TRIPLE else 2
+        if len(items) != n:
+            raise _fail(param, value, f"{n} numbers")
+        out = tuple(_as_number(param, v, kind == INT_PAIR) for v in items)
+    elif kind == INT_LIST:
+        items = _as_sequence(param, value)
+        if not items:
+            raise _fail(param, value, "at least one integer")
+        out = [_as_number(param, v, True) for v in items]
+    elif kind == STR_LIST:
+        out = [str(v) for v in _as_sequence(param, value)]
+    else:  # pragma: no cover - the table above is the only source of kinds
+        raise AssertionError(kind)
+    if param.choices is not None:
+        check = out if kind != STR else out.lower()
+        if param.key in ("bg_roi_shape", "tail_filter_shape", "cable_filter_shape"):
+            # the original only looks at the first letter
+            check = "rectangle" if str(out).lower().startswith("r") else "ellipse"
+            out = check
+        if check not in param.choices:
+            raise _fail(param, value, "one of " + ", ".join(map(str, param.choices)))
+    return out
+
+
+def suggest(key: str, known: Iterable[str]) -> str:
+    """A ``did you mean`` hint for an unknown key ("" when nothing is close)."""
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class Config(Mapping):
+    """Validated parameters of one run: attribute and mapping access, read-only.
+
+    Build it with :func:`make_config`.  ``extras`` holds the honoured non-option keys
+    (``frame_stride``, ``iters``, ...).
+    """
+
+    def __init__(self, values: Mapping[str, Any]):
+        self._values = dict(values)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self.__dict__["_values"][key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` validated and applied."""
+        return make_config(dict(self._values, **changes))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def __repr__(self) -> str:
+        return f"Config({self._values!r})"
+
+
+def defaults(groups: Iterable[str] | None = None) -> dict[str, Any]:
+    """Default value of every parameter (of ``groups``) plus the honoured extra keys."""
+    params = PARAMS if groups is None else params_for(*groups)
+    values = {p.key: (list(p.default) if isinstance(p.default, list) else p.default)
+              for p in params}
+    if groups is None:
+        values.update(EXTRA_KEYS)
+    return values
+
+
+def make_config(
+    values: Mapping[str, Any] | None = None, *, strict: bool = True, source: str = "config"
+) -> Config:
+    """Validate ``values`` over the defaults.
+
+    Parameters
+    ----------
+    values : mapping
+        Parameter values by config key; unspecified keys take their defaults.
+    strict : bool
+        Unknown keys raise :class:`ConfigError` with a did-you-mean hint; otherwise they are
+        kept verbatim.
+    source : str
+        Name used in error messages (e.g. the config file path).
+    """
+    out = defaults()
+    for key, value in (values or {}).items():
+        if key in PARAM_BY_KEY:
+            try:
+                out[key] = coerce(PARAM_BY_KEY[key], value)
+            except ConfigError as err:
+                raise ConfigError(f"{source}: {err}") from None
+        elif key in EXTRA_KEYS:
+            out[key] = value
+        elif strict:
+            hint = suggest(key, list(PARAM_BY_KEY) + list(EXTRA_KEYS))
+            raise ConfigError(f"{source}: unknown parameter {key!r}{hint}")
+        else:
+            out[key] = value
+    if out["bg_roi_depth_range"][0] >= out["bg_roi_depth_range"][1]:
+        raise ConfigError(f"{source}: bg_roi_depth_range: lower bound must be below upper, "
+                          f"got {out['bg_roi_depth_range']}")
+    if out["min_height"] >= out["max_height"]:
+        raise ConfigError(f"{source}: min_height ({out['min_height']}) must be below "
+                          f"max_height ({out['max_height']})")
+    if out["crop_size"][0] != out["crop_size"][1]:
+        raise ConfigError(f"{source}: crop_size must be square, got {out['crop_size']}")
+    return Config(out)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a config YAML (anchors and aliases allowed) into a plain dict.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not YAML, or is not a mapping.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config file ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        line = getattr(getattr(err, "problem_mark", None), "line", None)
+        where = f" at line {line + 1}" if line is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of keys to values")
+    return data
+
+
+def generate_config_dict(camera_type: str = "k2") -> dict[str, Any]:
+    """Content of ``config.yaml`` written by ``generate-config`` (all extract options)."""
+    values = defaults(EXTRACT_GROUPS)
+    if camera_type == "azure":
+        values.update(AZURE_OVERRIDES)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(values.items())}
+
+
+def dump_yaml(data: Mapping[str, Any], stream=None) -> str | None:
+    """Dump like the original (sorted keys, flow-style lists) with plain Python types."""
+    return yaml.safe_dump(_plain(data), stream, sort_keys=True, default_flow_style=None,
+                          width=82, allow_unicode=False)
+
+
+def _plain(value: Any) -> Any:
+    """Convert tuples/numpy values into YAML-safe builtins."""
+    import numpy as np
+
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def parameter_snapshot(config: Config) -> dict[str, Any]:
+    """What is recorded as ``parameters`` in the yaml and h5 (the effective values)."""
+    skip = {"finfo", "timestamps", "tar", "true_depth"}
+    out = {}
+    for key, value in config.items():
+        if key in skip or (key in EXTRA_KEYS and key not in PARAM_BY_KEY and value is None):
+            continue
+        out[key] = _plain(value)
+    return out

@@ -1,0 +1,1 @@
+"""Per-chunk extraction: pure array functions, plus the state that links chunks."""

@@ -1,0 +1,44 @@
+"""Egocentric crops: one affine warp centres the mouse and turns its axis horizontal."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def crop_transform(x: float, y: float, angle: float, crop_size: int) -> np.ndarray:
+    """Affine map from image to crop coordinates.
+
+    The point (x, y) goes to the crop centre ((c - 1) / 2, (c - 1) / 2) and the direction
+    ``angle`` (radians, counter-clockwise as displayed) goes to +x (east).
+
+    Returns
+    -------
+    ndarray, (2, 3) float64, for ``cv2.warpAffine``.
+    """
+    m = cv2.getRotationMatrix2D((float(x), float(y)), -np.degrees(angle), 1.0)
+    centre = (crop_size - 1) / 2.0
+    m[0, 2] += centre - x
+    m[1, 2] += centre - y
+    return m
+
+
+def crop_rotate(
+    image: np.ndarray, transform: np.ndarray, crop_size: int, *, nearest: bool = False
+) -> np.ndarray:
+    """Warp ``image`` into a ``crop_size`` square (zeros outside the image).
+
+    Parameters
+    ----------
+    image : ndarray, (h, w) uint8 / uint16 / float32
+    transform : ndarray, (2, 3) from :func:`crop_transform`
+    nearest : bool
+        Nearest-neighbour instead of bilinear interpolation (masks).
+
+    Returns
+    -------
+    ndarray, (crop_size, crop_size), dtype of ``image``.
+    """
+    flags = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.warpAffine(image, transform, (crop_size, crop_size), flags=flags,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)

@@ -1,0 +1,1 @@
+"""Background, floor plane and arena ROI (run once per session)."""

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from moseq2_extract.errors import RoiError
+from moseq2_extract.roi.background import background_sample_indices, median_background
+from moseq2_extract.roi.roi import find_rois, make_strel, roi_bbox, true_depth_of
+
+
+def bucket(shape=(200, 240), radius=70, floor=670.0, outside=950.0):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    r = np.hypot(yy - 100, xx - 120)
+    bg = np.where(r < radius, floor, outside)
+    wall = (r >= radius) & (r < radius + 12)
+    bg[wall] = 500.0
+    return bg.astype(np.float32), r < radius
+
+
+def test_find_rois_selects_bucket_floor():
+    bg, truth = bucket()
+    res = find_rois(bg, depth_range=(620, 720), strel_dilate=make_strel("ellipse", (3, 3)),
+                    dilate_iterations=0)
+    roi = res.rois[0]
+    assert roi.dtype == bool
+    xor = np.logical_xor(roi, truth).mean()
+    assert xor < 0.01
+    assert true_depth_of(bg, roi) == pytest.approx(670.0)
+    y0, y1, x0, x1 = roi_bbox(roi)
+    assert (y0, x0) == (31, 51) and (y1, x1) == (170, 190)
+
+
+def test_dilation_grows_roi():
+    bg, truth = bucket()
+    res = find_rois(bg, depth_range=(620, 720), strel_dilate=make_strel("ellipse", (10, 10)),
+                    dilate_iterations=1)
+    assert res.rois[0].sum() > truth.sum()
+    assert res.rois[0][truth].all()
+
+
+def test_no_floor_raises_clear_error():
+    bg, _ = bucket(floor=1200.0)
+    with pytest.raises(RoiError, match="floor"):
+        find_rois(bg, depth_range=(620, 720))
+
+
+def test_median_background_ignores_zeros():
+    frames = np.full((5, 10, 10), 700, np.uint16)
+    frames[:3, 2, 2] = 0  # invalid in most samples
+    frames[4, 5, 5] = 640  # a mouse in one sample
+    bg = median_background(frames, med_scale=0)
+    assert bg[2, 2] == 700 and bg[5, 5] == 700
+    frames[:, 7, 7] = 0
+    assert median_background(frames, med_scale=0)[7, 7] == 0
+
+
+def test_sample_indices_cover_recording():
+    idx = background_sample_indices(1800, frame_stride=500)
+    assert len(idx) >= 25 and idx[0] == 0 and idx[-1] < 1800
+    assert list(background_sample_indices(10_000, frame_stride=500)[:3]) == [0, 400, 800]
+    assert list(background_sample_indices(100_000, frame_stride=500)[:2]) == [0, 500]
