@@ -120,6 +120,13 @@ class SequenceAssembler:
         """
         theta = unwrap_axis(measures.orientation, self._last_axis)
         valid = np.isfinite(theta)
+        # crops were cut along the raw orientation; turn those whose unwrapped axis differs
+        # by an odd multiple of pi so that every crop's east is the unwrapped axis direction
+        odd = np.zeros(len(theta), bool)
+        odd[valid] = np.round((theta[valid] - measures.orientation[valid]) / np.pi) % 2 == 1
+        if odd.any():
+            for arr in (measures.crops, measures.filtered_crops, measures.masks):
+                arr[odd] = arr[odd][:, ::-1, ::-1]
         if valid.any():
             self._last_axis = float(theta[valid][-1])
         evidence, p_switch = self._evidence(measures, theta, valid)

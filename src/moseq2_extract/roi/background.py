@@ -27,8 +27,16 @@ def background_sample_indices(
     return np.arange(0, nframes, stride, dtype=np.int64)
 
 
-def median_background(frames: np.ndarray, *, med_scale: int = 5) -> np.ndarray:
-    """Per-pixel median of ``frames`` that ignores invalid (zero) depth.
+def median_background(
+    frames: np.ndarray, *, med_scale: int = 5, floor_tolerance: float = 6.0
+) -> np.ndarray:
+    """Per-pixel median of the floor samples of ``frames``, ignoring invalid zeros.
+
+    The floor is the farthest surface a pixel sees, and the mouse is always closer to the
+    camera.  So only samples within ``floor_tolerance`` mm of the pixel's farthest value
+    (its second farthest, with three or more samples, to resist outliers) enter the median.
+    A mouse that rests in one place for more than half of the samples therefore does not
+    end up in the background, as it does with a plain median.
 
     Parameters
     ----------
@@ -37,6 +45,8 @@ def median_background(frames: np.ndarray, *, med_scale: int = 5) -> np.ndarray:
     med_scale : int
         Kernel of the spatial median blur applied to each frame first (0 or 1 = none;
         uint16 frames allow 3 or 5).
+    floor_tolerance : float
+        mm; samples closer to the camera than this below the farthest are ignored.
 
     Returns
     -------
@@ -51,11 +61,18 @@ def median_background(frames: np.ndarray, *, med_scale: int = 5) -> np.ndarray:
         frames = np.stack([cv2.medianBlur(np.ascontiguousarray(f, dtype=np.uint16), ksize)
                            for f in frames])
     stack = frames.astype(np.float32)
-    stack[frames == 0] = np.nan
-    valid_any = ~np.all(np.isnan(stack), axis=0)
+    valid = frames > 0
+    n_valid = valid.sum(axis=0)
+    ordered = np.sort(np.where(valid, stack, -np.inf), axis=0)  # invalid first
+    k = len(frames)
+    top_idx = np.where(n_valid >= 3, k - 2, k - 1)
+    top = np.take_along_axis(ordered, top_idx[None], axis=0)[0]
+    keep = valid & (stack >= top[None] - floor_tolerance)
+    stack[~keep] = np.nan
     out = np.zeros(stack.shape[1:], dtype=np.float32)
-    if valid_any.any():
-        out[valid_any] = np.nanmedian(stack[:, valid_any], axis=0)
+    any_valid = n_valid > 0
+    if any_valid.any():
+        out[any_valid] = np.nanmedian(stack[:, any_valid], axis=0)
     return out
 
 

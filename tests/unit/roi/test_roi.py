@@ -57,3 +57,12 @@ def test_sample_indices_cover_recording():
     assert len(idx) >= 25 and idx[0] == 0 and idx[-1] < 1800
     assert list(background_sample_indices(10_000, frame_stride=500)[:3]) == [0, 400, 800]
     assert list(background_sample_indices(100_000, frame_stride=500)[:2]) == [0, 500]
+
+
+def test_background_ignores_a_mouse_resting_in_most_samples():
+    rng = np.random.default_rng(0)
+    frames = (700 + rng.normal(0, 1.5, (20, 30, 30))).astype(np.uint16)
+    frames[:14, 10:20, 10:20] -= 40  # the mouse sits there in 70 % of the samples
+    bg = median_background(frames, med_scale=5)
+    assert abs(float(bg[15, 15]) - 700) < 2
+    assert abs(float(bg[5, 5]) - 700) < 2

@@ -1,0 +1,697 @@
+"""Writing ``results_XX.h5`` from the layout of :mod:`.h5layout`.
+
+:class:`ResultsWriter` creates the whole file skeleton under a temporary name
+(``<dir>/.<name>.partial``), writes chunk results row by row, and renames the file to its
+final name only in :meth:`ResultsWriter.finalize`, after it has been flushed, closed and
+synced.  A process killed at any moment therefore never leaves a file at the final path
+that looks complete (spec 7.1 item 36); a partial file can be resumed with
+:meth:`ResultsWriter.resume`, which trusts only the rows counted in the
+``/metadata/extraction`` attribute ``rows_written`` (updated after each flushed write).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import zlib
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from ..errors import InputFileError
+from ..extract.results import SCALAR_NAMES, ChunkResult
+from .h5layout import (
+    ACQUISITION_GROUP,
+    EXTRACT_VERSION,
+    EXTRACTION_GROUP,
+    FLIPS,
+    HEADING_CONFIDENCE,
+    LAYOUT_BY_PATH,
+    MASK_BOOL,
+    MASK_EM,
+    PARAMETERS_GROUP,
+    ROWS_WRITTEN_ATTR,
+    TIMESTAMPS,
+    DatasetSpec,
+    chunk_shape,
+    layout_for,
+    read_group,
+    resolve_dtype,
+    resolve_shape,
+    write_acquisition_metadata,
+    write_parameters,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ResultsWriter", "create_extract_h5", "create_layout", "partial_path",
+           "read_results", "write_rows"]
+
+
+_GZIP_LEVEL = 4  # h5py's default, what the original wrote
+
+
+def _compress(buf: memoryview) -> bytes:
+    return zlib.compress(buf, _GZIP_LEVEL)
+
+
+def write_rows(dset: h5py.Dataset, row: int, data: np.ndarray,
+               pool: ThreadPoolExecutor | None = None) -> None:
+    """Write ``data`` into rows ``[row, row + len(data))`` of a chunked dataset.
+
+    Chunks that the rows cover completely are gzip-compressed here, in ``pool`` (zlib
+    releases the GIL), and stored with ``write_direct_chunk``; this is the same bytes
+    HDF5's deflate filter would store, but neither single-threaded nor holding the GIL.
+    Partly covered chunks (and datasets that are not plain gzip) use a normal write.
+    """
+    k = len(data)
+    if k == 0:
+        return
+    chunks = dset.chunks
+    plain_gzip = (chunks is not None and dset.compression == "gzip"
+                  and dset.compression_opts == _GZIP_LEVEL and not dset.shuffle
+                  and not dset.fletcher32 and dset.scaleoffset is None
+                  and chunks[1:] == dset.shape[1:])
+    if not plain_gzip:
+        dset[row:row + k] = data
+        return
+    per = chunks[0]
+    stop = row + k
+    first = -(-row // per) * per  # first chunk boundary at or after row
+    last = (stop // per) * per  # last chunk boundary at or before stop
+    if last >= dset.shape[0] and dset.shape[0] % per:
+        last -= per  # the dataset's short edge chunk: leave it to HDF5
+    if last <= first:
+        dset[row:stop] = data
+        return
+    if first > row:
+        dset[row:first] = data[:first - row]
+    data = np.ascontiguousarray(data, dtype=dset.dtype)
+    starts = range(first, last, per)
+    bufs = [memoryview(data[s - row:s - row + per]).cast("B") for s in starts]
+    packed = pool.map(_compress, bufs) if pool is not None else map(_compress, bufs)
+    tail = (0,) * (len(dset.shape) - 1)
+    for start, blob in zip(starts, packed):
+        dset.id.write_direct_chunk((start, *tail), blob)
+    if stop > last:
+        dset[last:stop] = data[last - row:]
+
+
+def partial_path(path: str | os.PathLike) -> Path:
+    """Temporary name of a results file while it is written: ``<dir>/.<name>.partial``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.partial")
+
+
+def _frame_image(name: str, image: Any) -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected an (H, W) image, got shape {arr.shape}")
+    return arr
+
+
+def _create_dataset(h5: h5py.File, spec: DatasetSpec, shape: tuple[int, ...],
+                    dtype: np.dtype, data: Any = None,
+                    description: str | None = None) -> h5py.Dataset:
+    kwargs: dict[str, Any] = {}
+    if spec.compression is not None:
+        kwargs["compression"] = spec.compression
+        if spec.per_frame:
+            kwargs["chunks"] = chunk_shape(shape, dtype.itemsize)
+            if shape and shape[0] == 0:  # a chunk may not exceed a fixed zero length
+                kwargs["maxshape"] = (None, *shape[1:])
+    if spec.fillvalue is not None:
+        kwargs["fillvalue"] = spec.fillvalue
+    if data is None:
+        dset = h5.create_dataset(spec.path, shape=shape, dtype=dtype, **kwargs)
+    else:
+        dset = h5.create_dataset(spec.path, data=data, dtype=dtype, **kwargs)
+    desc = spec.description if description is None else description
+    if desc is not None:
+        dset.attrs["description"] = desc
+    return dset
+
+
+def create_layout(
+    h5: h5py.File,
+    *,
+    n_frames: int,
+    crop_size: tuple[int, int],
+    frame_dtype: str = "uint8",
+    mask_dtype: str = "bool",
+    acquisition_metadata: Mapping[str, Any] | None,
+    parameters: Mapping[str, Any] | None,
+    uuid: str,
+    roi: np.ndarray,
+    background: np.ndarray,
+    first_frame: np.ndarray,
+    first_frame_idx: int,
+    last_frame_idx: int,
+    true_depth: float,
+    timestamps: np.ndarray | None = None,
+    with_flips: bool = False,
+    extract_version: str = EXTRACT_VERSION,
+    scalar_descriptions: Mapping[str, str] | None = None,
+    parameter_descriptions: Mapping[str, str] | None = None,
+) -> None:
+    """Create every dataset of spec 5.1 in ``h5``; per-frame datasets are left unfilled.
+
+    Parameters
+    ----------
+    h5 : h5py.File
+        File open for writing.
+    n_frames : int
+        Number of rows ``n`` of the per-frame datasets.
+    crop_size : (int, int)
+        Crop shape ``(c0, c1)`` in pixels.
+    frame_dtype : {"uint8", "uint16"}
+        dtype of ``/frames``.
+    mask_dtype : {"bool", "float32"}
+        bool masks, or float32 log-likelihoods of the EM tracking model.
+    acquisition_metadata : mapping
+        Parsed ``metadata.json`` (encoded by
+        :func:`~moseq2_extract.output.h5layout.encode_acquisition_value`).
+    parameters : mapping
+        Parameter snapshot (encoded by
+        :func:`~moseq2_extract.output.h5layout.write_parameters`); a ``true_depth`` key is
+        not stored (it lives in ``/metadata/extraction/true_depth`` and the yaml).
+    uuid : str
+        Session uuid (same as the status yaml).
+    roi : ndarray, (H, W) bool or float
+        Full-frame ROI mask.
+    background : ndarray, (H, W) float
+        Background image (mm).
+    first_frame : ndarray, (H, W) or (1, H, W) uint16
+        Raw frame 0 of the video.
+    first_frame_idx, last_frame_idx : int
+        Extracted video frame range (``last`` exclusive).
+    true_depth : float
+        Floor depth in mm (an int is stored as int64).
+    timestamps : ndarray, (n,) float64, optional
+        Timestamps of the extracted frames, source units; no dataset when None.
+    with_flips : bool
+        Create ``/metadata/extraction/flips``.
+    extract_version : str
+        Value of ``/metadata/extraction/extract_version`` (fixed-length bytes).
+    scalar_descriptions : mapping, optional
+        Overrides of the scalar ``description`` attributes.
+    parameter_descriptions : mapping, optional
+        Overrides of the parameter ``description`` attributes.
+    """
+    n = int(n_frames)
+    if n < 0:
+        raise ValueError(f"n_frames must be >= 0, got {n_frames}")
+    c0, c1 = (int(v) for v in crop_size)
+    roi = _frame_image("roi", roi)
+    background = _frame_image("background", background)
+    first_frame = _frame_image("first_frame", first_frame)
+    if not roi.shape == background.shape == first_frame.shape:
+        raise ValueError(f"roi {roi.shape}, background {background.shape} and first_frame "
+                         f"{first_frame.shape} must have the same shape")
+    if true_depth is None:
+        raise ValueError("true_depth is required to create a results file")
+    if mask_dtype not in ("bool", "float32"):
+        raise ValueError(f"mask_dtype must be 'bool' or 'float32', got {mask_dtype!r}")
+    conditions = {MASK_BOOL if mask_dtype == "bool" else MASK_EM}
+    if timestamps is not None:
+        timestamps = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+        if len(timestamps) != n:
+            raise ValueError(f"timestamps: expected {n} values, got {len(timestamps)}")
+        conditions.add(TIMESTAMPS)
+    if with_flips:
+        conditions.add(FLIPS)
+    dims = {"n": n, "c0": c0, "c1": c1, "H": roi.shape[0], "W": roi.shape[1]}
+    values: dict[str, Any] = {
+        "timestamps": timestamps,
+        "uuid": str(uuid),
+        "true_depth": true_depth,
+        "roi": roi,
+        "first_frame": first_frame,
+        "first_frame_idx": np.array([first_frame_idx]),
+        "last_frame_idx": np.array([last_frame_idx]),
+        "background": background,
+        "extract_version": np.bytes_(extract_version.encode("ascii")),
+    }
+    scalar_descriptions = scalar_descriptions or {}
+    for spec in layout_for(conditions):
+        if spec.condition == HEADING_CONFIDENCE:
+            continue  # created by the first write that carries it
+        shape = resolve_shape(spec, dims)
+        dtype = resolve_dtype(spec, frame_dtype=frame_dtype, roi=roi, true_depth=true_depth,
+                              extract_version=extract_version)
+        desc = None
+        if spec.path.startswith("scalars/"):
+            desc = scalar_descriptions.get(spec.path.split("/", 1)[1])
+        if spec.per_frame:
+            _create_dataset(h5, spec, shape, dtype, description=desc)
+            continue
+        data = np.asarray(values[spec.source])
+        if spec.source == "uuid":
+            data = np.array(values["uuid"], dtype=dtype)
+        elif data.shape != shape:
+            raise ValueError(f"{spec.path}: expected shape {shape}, got {data.shape}")
+        else:
+            data = data.astype(dtype, copy=False)
+        _create_dataset(h5, spec, shape, dtype, data=data, description=desc)
+    acq = h5.require_group(ACQUISITION_GROUP)
+    write_acquisition_metadata(acq, acquisition_metadata or {})
+    params = {k: v for k, v in (parameters or {}).items() if k != "true_depth"}
+    write_parameters(h5.require_group(PARAMETERS_GROUP), params, parameter_descriptions)
+
+
+def create_extract_h5(h5_file: h5py.File, acquisition_metadata: Mapping[str, Any] | None,
+                      config_data: Mapping[str, Any], status_dict: Mapping[str, Any],
+                      scalars_attrs: Mapping[str, str] | None, nframes: int,
+                      roi: np.ndarray, bground_im: np.ndarray, first_frame: np.ndarray,
+                      first_frame_idx: int, last_frame_idx: int, **kwargs: Any) -> None:
+    """Create the datasets of ``results_XX.h5`` in an open file (spec 6.1 API).
+
+    Parameters
+    ----------
+    h5_file : h5py.File
+        File open for writing.
+    acquisition_metadata : dict
+        Parsed ``metadata.json``.
+    config_data : mapping
+        Reads ``timestamps`` (full source timestamps, or already the ``nframes``
+        extracted ones), ``crop_size``, ``frame_dtype``, ``use_tracking_model``,
+        ``flip_classifier`` and ``true_depth``.
+    status_dict : mapping
+        The status yaml content: ``uuid`` and ``parameters`` are used.
+    scalars_attrs : mapping
+        Scalar name -> description (as from ``scalar_attributes()``).
+    nframes : int
+        Number of extracted frames.
+    roi, bground_im, first_frame : ndarray, (H, W)
+        ROI mask, background (mm), raw frame 0 (``(1, H, W)`` accepted).
+    first_frame_idx, last_frame_idx : int
+        Extracted frame range (``last`` exclusive).
+    **kwargs
+        Ignored (accepted for compatibility).
+    """
+    timestamps = config_data.get("timestamps")
+    if timestamps is not None:
+        timestamps = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+        if len(timestamps) != nframes:
+            if len(timestamps) < last_frame_idx:
+                raise ValueError(f"timestamps: {len(timestamps)} values cannot cover frames "
+                                 f"{first_frame_idx}..{last_frame_idx}")
+            timestamps = timestamps[first_frame_idx:last_frame_idx]
+    crop_size = config_data.get("crop_size", (80, 80))
+    create_layout(
+        h5_file,
+        n_frames=nframes,
+        crop_size=(crop_size[0], crop_size[1]),
+        frame_dtype=str(config_data.get("frame_dtype", "uint8")),
+        mask_dtype="float32" if config_data.get("use_tracking_model") else "bool",
+        acquisition_metadata=acquisition_metadata,
+        parameters=status_dict.get("parameters"),
+        uuid=str(status_dict["uuid"]),
+        roi=roi,
+        background=bground_im,
+        first_frame=first_frame,
+        first_frame_idx=first_frame_idx,
+        last_frame_idx=last_frame_idx,
+        true_depth=config_data.get("true_depth"),
+        timestamps=timestamps,
+        with_flips=bool(config_data.get("flip_classifier")),
+        scalar_descriptions=scalars_attrs,
+    )
+
+
+class ResultsWriter:
+    """Write one ``results_XX.h5`` atomically, chunk by chunk.
+
+    The file is created complete (every dataset sized ``n_frames``) under
+    :func:`partial_path` and renamed to ``path`` by :meth:`finalize`.  Used as a context
+    manager, an exception inside the ``with`` block aborts (the temporary file is deleted);
+    a clean exit finalizes.
+
+    Parameters
+    ----------
+    path : path-like
+        Final path of the results file.
+    n_frames : int
+        Number of extracted frames ``n``.
+    crop_size : (int, int)
+        Crop shape in pixels.
+    frame_dtype : {"uint8", "uint16"}
+        dtype of ``/frames``.
+    acquisition_metadata : dict
+        Parsed ``metadata.json``.
+    parameters : dict
+        Parameter snapshot for ``/metadata/extraction/parameters``.
+    uuid : str
+        Session uuid.
+    roi : ndarray, (H, W) bool
+        Full-frame ROI mask.
+    background : ndarray, (H, W) float
+        Background (mm).
+    first_frame : ndarray, (H, W) uint16
+        Raw frame 0.
+    first_frame_idx, last_frame_idx : int
+        Extracted video frame range (``last`` exclusive).
+    true_depth : float
+        Floor depth (mm).
+    timestamps : ndarray, (n,) float64 or None
+        Timestamps of the extracted frames.
+    with_flips : bool
+        Record ``ChunkResult.flips`` in ``/metadata/extraction/flips``.
+    extract_version : str
+        Version string stored in the file.
+    mask_dtype : {"bool", "float32"}
+        ``float32`` for EM tracking-model log-likelihood masks.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        n_frames: int,
+        crop_size: tuple[int, int],
+        frame_dtype: str,
+        acquisition_metadata: Mapping[str, Any] | None,
+        parameters: Mapping[str, Any] | None,
+        uuid: str,
+        roi: np.ndarray,
+        background: np.ndarray,
+        first_frame: np.ndarray,
+        first_frame_idx: int,
+        last_frame_idx: int,
+        true_depth: float,
+        timestamps: np.ndarray | None,
+        with_flips: bool,
+        extract_version: str = EXTRACT_VERSION,
+        mask_dtype: str = "bool",
+    ):
+        self.path = Path(path)
+        self.partial_path = partial_path(self.path)
+        self.partial_path.parent.mkdir(parents=True, exist_ok=True)
+        self.partial_path.unlink(missing_ok=True)
+        h5 = h5py.File(self.partial_path, "w")
+        try:
+            create_layout(
+                h5, n_frames=n_frames, crop_size=crop_size, frame_dtype=frame_dtype,
+                mask_dtype=mask_dtype, acquisition_metadata=acquisition_metadata,
+                parameters=parameters, uuid=uuid, roi=roi, background=background,
+                first_frame=first_frame, first_frame_idx=first_frame_idx,
+                last_frame_idx=last_frame_idx, true_depth=true_depth, timestamps=timestamps,
+                with_flips=with_flips, extract_version=extract_version)
+            h5[EXTRACTION_GROUP].attrs[ROWS_WRITTEN_ATTR] = np.int64(0)
+            h5.flush()
+        except BaseException:
+            h5.close()
+            self.partial_path.unlink(missing_ok=True)
+            raise
+        self._attach(h5)
+
+    # -- construction helpers --------------------------------------------------------
+
+    def _attach(self, h5: h5py.File) -> None:
+        self._h5: h5py.File | None = h5
+        self._frames = h5["frames"]
+        self._masks = h5["frames_mask"]
+        self._scalars = {name: h5[f"scalars/{name}"] for name in SCALAR_NAMES}
+        ext = h5[EXTRACTION_GROUP]
+        self._flips = ext.get("flips")
+        self._heading = ext.get("heading_confidence")
+        self.n_frames = int(self._frames.shape[0])
+        self.crop_size = (int(self._frames.shape[1]), int(self._frames.shape[2]))
+        self.frame_dtype = str(self._frames.dtype)
+        self.with_flips = self._flips is not None
+        self.uuid = h5["metadata/uuid"].asstr()[()]
+        self._rows_written = int(ext.attrs.get(ROWS_WRITTEN_ATTR, 0))
+        self._pending: list[tuple[int, int]] = []  # written ranges beyond the prefix
+        self._finalized = False
+        self._pool: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def resume(cls, path: str | os.PathLike) -> tuple[ResultsWriter, int]:
+        """Reopen the partial file of ``path`` to continue writing it.
+
+        Returns
+        -------
+        writer : ResultsWriter
+        rows_done : int
+            Number of leading rows known to be written and flushed; rows from here on
+            must be written again.
+
+        Raises
+        ------
+        InputFileError
+            If there is no partial file, or it cannot be opened or lacks the layout (e.g.
+            the process was killed in the middle of a metadata update); start afresh then.
+        """
+        final = Path(path)
+        tmp = partial_path(final)
+        if not tmp.is_file():
+            raise InputFileError(f"{tmp}: no partial results file to resume")
+        try:
+            h5 = h5py.File(tmp, "r+")
+        except OSError as err:
+            raise InputFileError(f"{tmp}: partial results file is unreadable ({err})") from None
+        self = cls.__new__(cls)
+        self.path = final
+        self.partial_path = tmp
+        try:
+            if ROWS_WRITTEN_ATTR not in h5[EXTRACTION_GROUP].attrs:
+                # the attribute is set only once the whole skeleton exists
+                raise KeyError("the file skeleton was never completed")
+            self._attach(h5)
+        except (KeyError, OSError, ValueError) as err:
+            h5.close()
+            raise InputFileError(f"{tmp}: partial results file is incomplete ({err})") from None
+        return self, self._rows_written
+
+    # -- state -----------------------------------------------------------------------
+
+    @property
+    def rows_written(self) -> int:
+        """Number of leading rows written and flushed."""
+        return self._rows_written
+
+    @property
+    def closed(self) -> bool:
+        return self._h5 is None
+
+    @property
+    def h5(self) -> h5py.File:
+        """The open partial file (for adding extra datasets before :meth:`finalize`)."""
+        if self._h5 is None:
+            raise ValueError(f"{self.partial_path}: results writer is closed")
+        return self._h5
+
+    def _record(self, start: int, stop: int) -> None:
+        self._pending.append((start, stop))
+        self._pending.sort()
+        done = self._rows_written
+        rest = []
+        for a, b in self._pending:
+            if a <= done:
+                done = max(done, b)
+            else:
+                rest.append((a, b))
+        self._pending = rest
+        self._rows_written = done
+
+    # -- writing ---------------------------------------------------------------------
+
+    def write(self, result: ChunkResult, row: int) -> None:
+        """Write ``result`` at rows ``[row, row + len(result))`` and flush.
+
+        Parameters
+        ----------
+        result : ChunkResult
+            ``frames`` (k, c0, c1), ``masks`` (k, c0, c1), the 17 ``scalars`` (k,), and
+            ``flips`` (k,) when the file records flips; ``heading_confidence`` (k,) is
+            stored when not None.
+        row : int
+            First row (0 = ``first_frame_idx``).
+        """
+        h5 = self.h5
+        k = len(result)
+        row = int(row)
+        if row < 0 or row + k > self.n_frames:
+            raise ValueError(f"{self.partial_path}: rows {row}..{row + k} outside "
+                             f"0..{self.n_frames}")
+        shape = (k, *self.crop_size)
+        for name, arr in (("frames", result.frames), ("masks", result.masks)):
+            if np.shape(arr) != shape:
+                raise ValueError(f"{self.partial_path}: {name} shape {np.shape(arr)}, "
+                                 f"expected {shape}")
+        missing = [s for s in SCALAR_NAMES if s not in result.scalars]
+        if missing:
+            raise ValueError(f"{self.partial_path}: scalars missing {missing}")
+        if self._flips is not None and result.flips is None:
+            raise ValueError(f"{self.partial_path}: this file records flips but the chunk "
+                             "has none")
+        if k == 0:
+            return
+        sl = slice(row, row + k)
+        pool = self._get_pool()
+        write_rows(self._frames, row, np.asarray(result.frames, dtype=self._frames.dtype),
+                   pool)
+        write_rows(self._masks, row, np.asarray(result.masks, dtype=self._masks.dtype), pool)
+        for name, dset in self._scalars.items():
+            dset[sl] = np.asarray(result.scalars[name], dtype=np.float32).reshape(k)
+        if self._flips is not None:
+            self._flips[sl] = np.asarray(result.flips, dtype=bool).reshape(k)
+        if result.heading_confidence is not None:
+            if self._heading is None:
+                spec = LAYOUT_BY_PATH["metadata/extraction/heading_confidence"][0]
+                self._heading = _create_dataset(h5, spec, (self.n_frames,),
+                                                np.dtype(spec.dtype))
+            self._heading[sl] = np.asarray(result.heading_confidence,
+                                           dtype=np.float32).reshape(k)
+        h5.flush()  # the data first ...
+        self._record(row, row + k)
+        h5[EXTRACTION_GROUP].attrs[ROWS_WRITTEN_ATTR] = np.int64(self._rows_written)
+        h5.flush()  # ... then the progress that vouches for it
+
+    def _get_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1),
+                                            thread_name_prefix="h5-gzip")
+        return self._pool
+
+    def _shutdown_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    # -- ending ----------------------------------------------------------------------
+
+    def finalize(self, *, require_complete: bool = True) -> Path:
+        """Flush, close, sync and atomically rename the file to its final path.
+
+        Parameters
+        ----------
+        require_complete : bool
+            Raise ``ValueError`` (leaving the partial file open) unless every row has
+            been written.
+
+        Returns
+        -------
+        Path
+            The final path.
+        """
+        h5 = self.h5
+        if require_complete and self._rows_written != self.n_frames:
+            raise ValueError(f"{self.partial_path}: only {self._rows_written} of "
+                             f"{self.n_frames} rows written")
+        h5[EXTRACTION_GROUP].attrs[ROWS_WRITTEN_ATTR] = np.int64(self._rows_written)
+        h5.flush()
+        h5.close()
+        self._h5 = None
+        self._shutdown_pool()
+        _fsync_path(self.partial_path)
+        os.replace(self.partial_path, self.path)
+        _fsync_dir(self.path.parent)
+        self._finalized = True
+        log.debug("wrote %s", self.path)
+        return self.path
+
+    def close(self) -> None:
+        """Close the partial file and keep it (it can be resumed)."""
+        self._shutdown_pool()
+        if self._h5 is not None:
+            with contextlib.suppress(Exception):
+                self._h5.flush()
+            self._h5.close()
+            self._h5 = None
+
+    def abort(self) -> None:
+        """Close and delete the partial file (the final path is not touched)."""
+        self._shutdown_pool()
+        if self._h5 is not None:
+            with contextlib.suppress(Exception):
+                self._h5.close()
+            self._h5 = None
+        if not self._finalized:
+            self.partial_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> ResultsWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+            return
+        if self._h5 is not None:
+            try:
+                self.finalize()
+            except BaseException:
+                self.close()
+                raise
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_results(path: str | os.PathLike, *, frames: bool = False) -> dict[str, Any]:
+    """Load a results file's small contents (for tests, aggregation and reports).
+
+    Returns
+    -------
+    dict
+        ``uuid`` (str), ``n_frames``, ``crop_size``, ``frame_dtype``, ``scalars`` (name ->
+        (n,) float32), ``timestamps`` ((n,) float64 or None), ``flips`` ((n,) bool or
+        None), ``heading_confidence`` or None, ``first_frame_idx``, ``last_frame_idx``,
+        ``true_depth``, ``extract_version`` (str), ``acquisition`` and ``parameters``
+        (decoded dicts), ``rows_written``; with ``frames=True`` also ``frames`` and
+        ``frames_mask`` arrays.
+    """
+    path = Path(path)
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as err:
+        raise InputFileError(f"{path}: cannot open results file ({err})") from None
+    with h5:
+        ext = h5[EXTRACTION_GROUP]
+        out: dict[str, Any] = {
+            "uuid": h5["metadata/uuid"].asstr()[()],
+            "n_frames": int(h5["frames"].shape[0]),
+            "crop_size": tuple(int(v) for v in h5["frames"].shape[1:]),
+            "frame_dtype": str(h5["frames"].dtype),
+            "scalars": {k: h5["scalars"][k][()] for k in h5["scalars"]},
+            "timestamps": h5["timestamps"][()] if "timestamps" in h5 else None,
+            "flips": ext["flips"][()] if "flips" in ext else None,
+            "heading_confidence": (ext["heading_confidence"][()]
+                                   if "heading_confidence" in ext else None),
+            "first_frame_idx": int(ext["first_frame_idx"][0]),
+            "last_frame_idx": int(ext["last_frame_idx"][0]),
+            "true_depth": ext["true_depth"][()].item(),
+            "extract_version": ext["extract_version"][()].decode("ascii"),
+            "acquisition": read_group(h5[ACQUISITION_GROUP]) if ACQUISITION_GROUP in h5
+            else {},
+            "parameters": read_group(h5[PARAMETERS_GROUP]) if PARAMETERS_GROUP in h5 else {},
+            "rows_written": int(ext.attrs.get(ROWS_WRITTEN_ATTR, -1)),
+        }
+        if frames:
+            out["frames"] = h5["frames"][()]
+            out["frames_mask"] = h5["frames_mask"][()]
+    return out

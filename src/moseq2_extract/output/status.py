@@ -1,0 +1,124 @@
+"""The status file ``results_XX.yaml`` (spec 5.2).
+
+Written with ``complete: false`` when an extraction starts and rewritten with
+``complete: true`` when it ends.  Every write goes to a temporary file in the same folder
+that is renamed over the target, so a reader never sees a half-written yaml.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..config import dump_yaml
+from ..errors import InputFileError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["is_complete", "read_status", "status_dict", "write_status", "write_yaml_atomic"]
+
+
+def status_dict(*, complete: bool, metadata: Mapping[str, Any] | None,
+                parameters: Mapping[str, Any] | None, uuid: str, skip: bool = False,
+                extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The content of a status file (keys ``complete``, ``metadata``, ``parameters``,
+    ``skip``, ``uuid`` plus ``extra``)."""
+    data: dict[str, Any] = {
+        "complete": bool(complete),
+        "metadata": dict(metadata or {}),
+        "parameters": dict(parameters or {}),
+        "skip": bool(skip),
+        "uuid": str(uuid),
+    }
+    if extra:
+        data.update(extra)
+    return data
+
+
+def write_yaml_atomic(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
+    """Dump ``data`` like the original (sorted keys, flow-style lists) to ``path`` via a
+    temporary file in the same folder and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = dump_yaml(data)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_status(path: str | os.PathLike, *, complete: bool, metadata: Mapping[str, Any] | None,
+                 parameters: Mapping[str, Any] | None, uuid: str, skip: bool = False,
+                 extra: Mapping[str, Any] | None = None) -> Path:
+    """Write ``results_XX.yaml`` atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Target yaml.
+    complete : bool
+        Whether the extraction finished.
+    metadata : dict
+        Acquisition metadata (``metadata.json``).
+    parameters : dict
+        Parameter snapshot (plus ``true_depth`` at completion).
+    uuid : str
+        Session uuid (same as ``/metadata/uuid`` in the h5).
+    skip : bool
+        Exclude from aggregation.
+    extra : dict, optional
+        Further top-level keys (e.g. ``feedback_timestamps``).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    data = status_dict(complete=complete, metadata=metadata, parameters=parameters, uuid=uuid,
+                       skip=skip, extra=extra)
+    return write_yaml_atomic(path, data)
+
+
+def read_status(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a status yaml into a dict.
+
+    Raises
+    ------
+    InputFileError
+        If the file is missing, not YAML, or not a mapping.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise InputFileError(f"{path}: cannot read status file ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise InputFileError(f"{path}: status file is not valid YAML") from None
+    if not isinstance(data, dict):
+        raise InputFileError(f"{path}: status file is not a mapping")
+    return data
+
+
+def is_complete(path: str | os.PathLike) -> bool:
+    """True only if ``path`` is a readable status yaml with ``complete: true``."""
+    try:
+        return read_status(path).get("complete") is True
+    except InputFileError:
+        return False
