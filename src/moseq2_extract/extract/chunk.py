@@ -156,16 +156,18 @@ def measure_frames(
     for i in range(n):
         frame = filtered[i]
         mask = (frame > thresh).view(np.uint8)
-        blob, labels = largest_blob(mask)
-        if labels is None or not np.isfinite(blob.x):
+        blob, window = largest_blob(mask)
+        if window is None or not np.isfinite(blob.x):
             continue
-        comp = (labels == blob.label).view(np.uint8)
+        bx, by, bw, bh = blob.bbox
         source = heights[i] if params.compute_raw_scalars else frame
-        height[i] = cv2.mean(source, mask=comp)[0]
+        height[i] = cv2.mean(source[by:by + bh, bx:bx + bw], mask=window)[0]
         x[i], y[i], theta[i] = blob.x, blob.y, blob.orientation
         major[i], minor[i], area[i] = blob.major, blob.minor, blob.area
         m = crop_transform(blob.x, blob.y, blob.orientation, c)
         crops[i] = crop_rotate(heights[i], m, c)
         fcrops[i] = crop_rotate(frame, m, c)
-        masks[i] = crop_rotate(comp, m, c, nearest=True) > 0
+        m_win = m.copy()
+        m_win[:, 2] += m[:, :2] @ (bx, by)
+        masks[i] = crop_rotate(window, m_win, c, nearest=True) > 0
     return FrameMeasures(x, y, theta, major, minor, area, height, crops, fcrops, masks)

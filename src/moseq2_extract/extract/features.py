@@ -52,7 +52,10 @@ def moment_features(moments: dict, *, offset: tuple[float, float] = (0.0, 0.0)
 
 
 def largest_blob(mask: np.ndarray) -> tuple[BlobFeatures, np.ndarray | None]:
-    """Features of the largest 8-connected blob of ``mask``.
+    """Features of the blob of ``mask`` with the largest outer contour.
+
+    The blob's pixels are those inside its outer contour that are set in ``mask``; its
+    moments are pixel (area) moments, so the centroid is the silhouette's area centroid.
 
     Parameters
     ----------
@@ -60,14 +63,22 @@ def largest_blob(mask: np.ndarray) -> tuple[BlobFeatures, np.ndarray | None]:
 
     Returns
     -------
-    (features, labels) where ``labels`` is the (h, w) int32 label image (None if empty).
+    (features, window) where ``window`` is the blob's pixels (uint8 0/1) inside its
+    bounding box ``features.bbox``, or None when there is no blob of non-zero area.
     """
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if n <= 1:
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
         return NO_BLOB, None
-    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    bx, by, bw, bh, area = (int(v) for v in stats[k])
-    sub = (labels[by:by + bh, bx:bx + bw] == k).astype(np.uint8)
-    x, y, theta, major, minor = moment_features(cv2.moments(sub, binaryImage=True),
-                                                offset=(bx, by))
-    return BlobFeatures(x, y, theta, major, minor, float(area), (bx, by, bw, bh), k), labels
+    areas = [cv2.contourArea(c) for c in contours]
+    best = int(np.argmax(areas))
+    if areas[best] <= 0:
+        return NO_BLOB, None
+    contour = contours[best]
+    bx, by, bw, bh = cv2.boundingRect(contour)
+    window = np.zeros((bh, bw), np.uint8)
+    cv2.drawContours(window, [contour], -1, 1, thickness=-1, offset=(-bx, -by))
+    window &= mask[by:by + bh, bx:bx + bw]
+    moments = cv2.moments(window, binaryImage=True)
+    x, y, theta, major, minor = moment_features(moments, offset=(bx, by))
+    return BlobFeatures(x, y, theta, major, minor, float(moments["m00"]), (bx, by, bw, bh),
+                        1), window

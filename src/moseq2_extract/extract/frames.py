@@ -40,11 +40,24 @@ def subtract_background(
     Returns
     -------
     ndarray, (n, h, w) of ``frame_dtype``
-        Height in whole mm (rounded).
+        Height in whole mm: the background rounded to whole mm minus the depth.
     """
-    height = background[None] - raw.astype(np.float32)
+    bg16 = np.where(roi, np.rint(background), 0).astype(np.uint16)
+    lo, hi = int(np.ceil(min_height)), int(np.floor(max_height))
+    inside = bg16[roi]
+    if (frame_dtype == "uint8" and 0 <= lo and hi <= 254 and raw.dtype == np.uint16
+            and raw.flags.c_contiguous and (inside.size == 0 or int(inside.min()) > hi)):
+        # Saturating integer path: invalid pixels (0) and pixels outside the ROI come out
+        # as the floor depth or 0, both beyond [lo, hi], so the lookup table zeroes them.
+        n, h, w = raw.shape
+        flat = raw.reshape(n * h, w)
+        diff = cv2.subtract(np.tile(bg16, (n, 1)), flat)
+        small = cv2.min(diff, hi + 1).astype(np.uint8)
+        lut = np.zeros(256, np.uint8)
+        lut[lo:hi + 1] = np.arange(lo, hi + 1)
+        return cv2.LUT(small, lut).reshape(n, h, w)
+    height = np.rint(background).astype(np.float32)[None] - raw.astype(np.float32)
     keep = (raw > 0) & roi[None] & (height >= min_height) & (height <= max_height)
-    np.rint(height, out=height)
     height[~keep] = 0
     info = np.iinfo(np.dtype(frame_dtype))
     np.clip(height, 0, info.max, out=height)

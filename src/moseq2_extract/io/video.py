@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 import os
 import sys
 import tarfile
@@ -350,7 +351,7 @@ class DatReader(DepthReader):
     """
 
     kind = "dat"
-    _HANDLES = ("_mm",)
+    _HANDLES = ("_mm", "_map")
 
     def __init__(self, path: str | Path, *, frame_size: Sequence[int] | None = None,
                  fps: float = 30.0):
@@ -381,18 +382,36 @@ class DatReader(DepthReader):
                 nframes,
             )
         self.bytes_per_frame = bytes_per_frame
-        self._mm: np.memmap | None = None
+        self._mm: np.ndarray | None = None
+        self._map: mmap.mmap | None = None
         self._info = VideoInfo(self.path, "dat", width, height, int(nframes), float(fps))
 
-    def _memmap(self) -> np.memmap:
+    def _memmap(self) -> np.ndarray:
         if self._mm is None:
             info = self.info
             try:
-                self._mm = np.memmap(self.path, dtype="<u2", mode="r",
-                                     shape=(info.nframes, info.height, info.width))
+                with open(self.path, "rb") as fh:
+                    self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+                count = info.nframes * info.height * info.width
+                self._mm = np.frombuffer(self._map, dtype="<u2", count=count).reshape(
+                    info.nframes, info.height, info.width)
             except (OSError, ValueError) as err:
                 raise InputFileError(f"{self.path}: cannot map file ({err})") from None
         return self._mm
+
+    def _release(self, start: int, stop: int) -> None:
+        """Drop the mapped pages of frames [start, stop) from this process's memory.
+
+        The frames were copied out; without this the resident set would grow with every
+        page of the file read so far.
+        """
+        if self._map is None or not hasattr(self._map, "madvise"):
+            return
+        page = mmap.PAGESIZE
+        lo = (start * self.bytes_per_frame) // page * page
+        hi = min(len(self._map), stop * self.bytes_per_frame)
+        if hi > lo:
+            self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         start, stop = int(start), int(stop)
@@ -400,18 +419,25 @@ class DatReader(DepthReader):
             raise ValueError(
                 f"{self.path}: frame range [{start}, {stop}) is outside [0, {self.nframes})"
             )
-        return np.array(self._memmap()[start:stop], dtype=np.uint16)
+        out = np.array(self._memmap()[start:stop], dtype=np.uint16)
+        self._release(start, stop)
+        return out
 
     def read_frames(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         idx = self._check_indices(indices)
-        return np.array(self._memmap()[idx], dtype=np.uint16)
+        out = np.array(self._memmap()[idx], dtype=np.uint16)
+        for i in np.asarray(idx).ravel():
+            self._release(int(i), int(i) + 1)
+        return out
 
     def _read_into(self, start: int, stop: int, out: np.ndarray) -> None:
         out[...] = self._memmap()[start:stop]
+        self._release(start, stop)
 
     def _close_handles(self) -> None:
         # reads return copies, so dropping the map releases the file
         self._mm = None
+        self._map = None
 
 
 # ------------------------------------------------------------------------------------------

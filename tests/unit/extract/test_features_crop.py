@@ -22,7 +22,8 @@ def ellipse_image(shape=(120, 160), centre=(70.3, 50.6), axes=(20, 8), angle_deg
 def test_largest_blob_moments():
     img = ellipse_image()
     img[5:8, 5:8] = 40  # a small second blob is ignored
-    blob, labels = largest_blob((img > 10).view(np.uint8))
+    blob, window = largest_blob((img > 10).view(np.uint8))
+    assert window.sum() == blob.area == (img[20:] > 10).sum()
     assert blob.x == pytest.approx(70.3, abs=0.15)
     assert blob.y == pytest.approx(50.6, abs=0.15)
     assert np.degrees(blob.orientation) == pytest.approx(30.0, abs=1.0)
@@ -31,8 +32,8 @@ def test_largest_blob_moments():
 
 
 def test_empty_frame_gives_nan():
-    blob, labels = largest_blob(np.zeros((20, 20), np.uint8))
-    assert labels is None and np.isnan(blob.x)
+    blob, window = largest_blob(np.zeros((20, 20), np.uint8))
+    assert window is None and np.isnan(blob.x)
 
 
 def test_crop_centres_and_turns_axis_east():
@@ -82,3 +83,19 @@ def test_measure_frames_block_independent():
     np.testing.assert_array_equal(whole.crops, np.concatenate([p.crops for p in halves]))
     assert np.allclose(whole.x, 60 + 3 * np.arange(6), atol=0.3)
     assert np.allclose(whole.height, 40, atol=1)
+
+
+def test_fast_and_general_height_paths_agree():
+    rng = np.random.default_rng(2)
+    bg = (670 + rng.normal(0, 3, (30, 40))).astype(np.float32)
+    raw = (bg[None] - rng.integers(-30, 300, (5, 30, 40))).astype(np.uint16)
+    raw[:, 3:5] = 0
+    roi = np.ones((30, 40), bool)
+    roi[:, :4] = False
+    fast = subtract_background(raw, bg, roi, min_height=10, max_height=120)
+    general = subtract_background(raw.astype(np.uint16).copy(order="F"), bg, roi,
+                                  min_height=10, max_height=120)
+    ref = np.rint(bg[None]) - raw.astype(np.float64)
+    ref[(raw == 0) | ~roi[None] | (ref < 10) | (ref > 120)] = 0
+    np.testing.assert_array_equal(general, ref.astype(np.uint8))
+    np.testing.assert_array_equal(fast, ref.astype(np.uint8))
