@@ -129,7 +129,7 @@ def find_session_roi(
         true_depth = float(config.detected_true_depth)
     first_frame = np.asarray(reader.read(0, 1)[0])
     ff_file = output_dir / "first_frame.tiff"
-    write_image(ff_file, first_frame, scale=False)
+    write_image(ff_file, first_frame[None], scale_factor=[int(v) for v in depth_range])
     roi_file = output_dir / f"roi_{index:02d}.tiff"
     write_image(roi_file, roi.astype(np.uint8), scale=True, scale_factor=65535)
     png = output_dir / "roi_overview.png"

@@ -1,0 +1,88 @@
+"""Whole-session extraction against the generator's ground truth, and its invariants."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from moseq2_extract.config import make_config
+from moseq2_extract.demo import compare_to_truth
+from moseq2_extract.extract.features import largest_blob
+from moseq2_extract.pipeline import extract_session
+from moseq2_extract.synthetic import GroundTruth
+
+N = 360
+
+
+@pytest.fixture(scope="module")
+def extracted(session_factory):
+    depth = session_factory("dat", n_frames=N, seed=5)
+    out = extract_session(depth, make_config({"chunk_size": 1000}))
+    return depth, out
+
+
+def read_all(h5_path):
+    with h5py.File(h5_path, "r") as f:
+        data = {k: f[f"scalars/{k}"][()] for k in f["scalars"]}
+        data["frames"] = f["frames"][()]
+        data["frames_mask"] = f["frames_mask"][()]
+        data["flips"] = f["metadata/extraction/flips"][()]
+    return data
+
+
+def test_accuracy_against_ground_truth(extracted):
+    depth, out = extracted
+    truth = GroundTruth.load(depth.parent / "ground_truth.npz")
+    acc = compare_to_truth(out.h5_path, truth)
+    assert acc.n_frames >= N - 2 and acc.missing == 0
+    assert acc.centroid_px <= 0.5
+    assert acc.axis_deg <= 2.0
+    assert acc.height_mm <= 2.0
+    assert abs(out.true_depth - truth.true_depth_mm) < 5
+
+
+def test_crops_are_centred_on_the_mouse(extracted):
+    _, out = extracted
+    data = read_all(out.h5_path)
+    offsets = []
+    for mask in data["frames_mask"][::7]:
+        blob, window = largest_blob(mask.astype(np.uint8))
+        assert window is not None
+        offsets.append(np.hypot(blob.x - 39.5, blob.y - 39.5))
+        assert abs(np.degrees(blob.orientation)) < 5  # body axis horizontal
+    assert np.median(offsets) < 1.0
+
+
+def test_chunk_size_does_not_change_results(extracted, tmp_path):
+    depth, out = extracted
+    small = extract_session(depth, make_config({"chunk_size": 100}),
+                            output_dir=tmp_path / "small")
+    a, b = read_all(out.h5_path), read_all(small.h5_path)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_avi_and_dat_of_the_same_session_agree(session_factory, extracted):
+    _, out = extracted
+    avi = session_factory("avi", n_frames=N, seed=5)
+    res = extract_session(avi, make_config({"chunk_size": 1000}))
+    a, b = read_all(out.h5_path), read_all(res.h5_path)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_outputs_and_status(extracted):
+    _, out = extracted
+    from moseq2_extract.output.status import read_status
+
+    status = read_status(out.yaml_path)
+    assert status["complete"] is True
+    assert status["parameters"]["true_depth"] == pytest.approx(out.true_depth)
+    files = {p.name for p in out.output_dir.iterdir()}
+    assert {"results_00.h5", "results_00.yaml", "results_00.mp4", "bground.tiff",
+            "first_frame.tiff", "roi_00.tiff", "roi_overview.png"} <= files
+    assert not [n for n in files if "partial" in n]
+    with h5py.File(out.h5_path, "r") as f:
+        assert f["metadata/uuid"][()].decode() == status["uuid"]
+        assert len(f["timestamps"]) == N
