@@ -97,8 +97,21 @@ def filter_frames(
         spatial = []
     if frames.dtype == np.uint16:
         spatial = [k if k in (3, 5) else 5 for k in spatial]
+    pad = 2 + sum(k // 2 for k in spatial) + sum(
+        max(s.shape) * max(it, 1) for s, it in ((strel_tail, tail_filter_iters),
+                                                 (strel_cable, cable_filter_iters))
+        if s is not None)
+    h, w = frames.shape[1:]
     for i, frame in enumerate(frames):
-        f = frame
+        # Work only around the non-zero pixels: beyond ``pad`` pixels of them the image is
+        # zero before and after every filter here, so the result is identical.
+        bx, by, bw, bh = cv2.boundingRect(frame)
+        out[i] = 0
+        if bw == 0:
+            continue
+        y0, y1 = max(0, by - pad), min(h, by + bh + pad)
+        x0, x1 = max(0, bx - pad), min(w, bx + bw + pad)
+        f = np.ascontiguousarray(frame[y0:y1, x0:x1])
         if cable_filter_iters > 0 and strel_cable is not None:
             f = cv2.erode(f, strel_cable, iterations=int(cable_filter_iters))
         for k in spatial:
@@ -106,7 +119,7 @@ def filter_frames(
         if tail_filter_iters > 0 and strel_tail is not None:
             f = cv2.morphologyEx(f, cv2.MORPH_OPEN, strel_tail,
                                  iterations=int(tail_filter_iters))
-        out[i] = f
+        out[i, y0:y1, x0:x1] = f
     return out
 
 

@@ -99,3 +99,20 @@ def test_fast_and_general_height_paths_agree():
     ref[(raw == 0) | ~roi[None] | (ref < 10) | (ref > 120)] = 0
     np.testing.assert_array_equal(general, ref.astype(np.uint8))
     np.testing.assert_array_equal(fast, ref.astype(np.uint8))
+
+
+def test_windowed_filters_equal_full_frame_filters():
+    from moseq2_extract.extract.frames import filter_frames
+    from moseq2_extract.roi.roi import make_strel
+
+    rng = np.random.default_rng(3)
+    frames = np.zeros((4, 60, 70), np.uint8)
+    frames[0, 10:30, 20:50] = rng.integers(10, 60, (20, 30))
+    frames[1, 0:12, 0:9] = 40  # touching the image corner
+    frames[2, 50:60, 60:70] = rng.integers(10, 60, (10, 10))
+    strel = make_strel("ellipse", (9, 9))
+    out = filter_frames(frames, spatial_filter_size=(3,), strel_tail=strel)
+    for f, o in zip(frames, out):
+        ref = cv2.morphologyEx(cv2.medianBlur(f, 3), cv2.MORPH_OPEN, strel)
+        np.testing.assert_array_equal(o, ref)
+    assert out[3].max() == 0
