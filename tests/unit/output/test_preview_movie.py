@@ -149,3 +149,29 @@ def test_no_frames_no_file(tmp_path):
         pass
     assert writer.close() is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_yuv_composition_matches_rgb_composition():
+    import cv2
+
+    from moseq2_extract.output.movie import compose_preview, compose_preview_yuv
+
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 130, (3, 20, 20)).astype(np.uint8)
+    # constant over 2 x 2 blocks, so chroma subsampling loses nothing
+    box = np.kron(rng.integers(0, 130, (3, 16, 14)), np.ones((1, 2, 2)))[:, :31, :27]
+    box = box.astype(np.uint8)
+    crops = np.kron(crops[:, :10, :10], np.ones((1, 2, 2))).astype(np.uint8)
+    rgb = compose_preview(crops, box, np.arange(3), min_height=10, max_height=120)
+    yuv = compose_preview_yuv(crops, box, np.arange(3), min_height=10, max_height=120)
+    assert yuv.shape == (3, rgb.shape[1] * 3 // 2, rgb.shape[2])
+    ref = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2YUV_I420) for f in rgb])
+    h, w = rgb.shape[1:3]
+
+    def planes(i420):
+        chroma = i420[:, h:].reshape(len(i420), 2, h // 2, w // 2)
+        return i420[:, :h], chroma[:, 0], chroma[:, 1]
+
+    # below the frame-number text (drawn in the top rows of this small canvas)
+    for ours, theirs, row in zip(planes(yuv), planes(ref), (28, 14, 14)):
+        np.testing.assert_array_equal(ours[:, row:], theirs[:, row:])
