@@ -234,8 +234,7 @@ def _stream(reader, session: Session, arena: SessionRoi, config: Config, camera,
 
     def read(a: int, b: int) -> tuple[np.ndarray, int]:
         lo, hi = max(first, a - halo), min(last, b + halo)
-        raw = reader.read(lo, hi)
-        return np.ascontiguousarray(raw[:, y0:y1, x0:x1]), a - lo
+        return reader.read_region(lo, hi, (y0, y1, x0, x1)), a - lo
 
     def split(n: int) -> list[slice]:
         step = max(8, -(-n // workers))

@@ -49,13 +49,15 @@ def subtract_background(
             and raw.flags.c_contiguous and (inside.size == 0 or int(inside.min()) > hi)):
         # Saturating integer path: invalid pixels (0) and pixels outside the ROI come out
         # as the floor depth or 0, both beyond [lo, hi], so the lookup table zeroes them.
-        n, h, w = raw.shape
-        flat = raw.reshape(n * h, w)
-        diff = cv2.subtract(np.tile(bg16, (n, 1)), flat)
-        small = cv2.min(diff, hi + 1).astype(np.uint8)
         lut = np.zeros(256, np.uint8)
         lut[lo:hi + 1] = np.arange(lo, hi + 1)
-        return cv2.LUT(small, lut).reshape(n, h, w)
+        out = np.empty(raw.shape, np.uint8)
+        diff = np.empty(bg16.shape, np.uint16)
+        for i in range(len(raw)):
+            cv2.subtract(bg16, raw[i], dst=diff)
+            cv2.min(diff, hi + 1, dst=diff)
+            out[i] = cv2.LUT(diff.astype(np.uint8), lut)
+        return out
     height = np.rint(background).astype(np.float32)[None] - raw.astype(np.float32)
     keep = (raw > 0) & roi[None] & (height >= min_height) & (height <= max_height)
     height[~keep] = 0

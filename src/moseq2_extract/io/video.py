@@ -165,6 +165,25 @@ class DepthReader:
     def __len__(self) -> int:
         return self.nframes
 
+    def read_region(self, start: int, stop: int, region: tuple[int, int, int, int]
+                    ) -> np.ndarray:
+        """Read frames ``start .. stop - 1`` cropped to ``region``.
+
+        Parameters
+        ----------
+        start, stop : int
+            Half-open frame range.
+        region : (y0, y1, x0, x1)
+            Rows and columns to keep (end-exclusive).
+
+        Returns
+        -------
+        np.ndarray
+            ``(stop - start, y1 - y0, x1 - x0)`` uint16, C-contiguous.
+        """
+        y0, y1, x0, x1 = region
+        return np.ascontiguousarray(self.read(start, stop)[:, y0:y1, x0:x1])
+
     def read(self, start: int, stop: int) -> np.ndarray:
         """Read the contiguous frames ``start .. stop - 1``.
 
@@ -420,6 +439,18 @@ class DatReader(DepthReader):
                 f"{self.path}: frame range [{start}, {stop}) is outside [0, {self.nframes})"
             )
         out = np.array(self._memmap()[start:stop], dtype=np.uint16)
+        self._release(start, stop)
+        return out
+
+    def read_region(self, start: int, stop: int, region: tuple[int, int, int, int]
+                    ) -> np.ndarray:
+        start, stop = int(start), int(stop)
+        if not 0 <= start <= stop <= self.nframes:
+            raise ValueError(
+                f"{self.path}: frame range [{start}, {stop}) is outside [0, {self.nframes})"
+            )
+        y0, y1, x0, x1 = region
+        out = np.array(self._memmap()[start:stop, y0:y1, x0:x1], dtype=np.uint16)
         self._release(start, stop)
         return out
 

@@ -350,3 +350,18 @@ def test_reader_pickles_mid_use(tmp_path, kind):
     assert copy.info == reader.info
     copy.close()
     reader.close()
+
+
+def test_read_region_equals_cropped_read(tmp_path):
+    from moseq2_extract.io.video import open_depth_video
+    from moseq2_extract.io.writers import write_depth_video
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(1, 4000, (6, 40, 48)).astype(np.uint16)
+    dat = tmp_path / "depth.dat"
+    frames.tofile(dat)
+    avi = write_depth_video(tmp_path / "depth.avi", frames)
+    for path, kw in ((dat, {"frame_size": (48, 40)}), (avi, {})):
+        with open_depth_video(path, **kw) as r:
+            np.testing.assert_array_equal(r.read_region(1, 5, (3, 20, 7, 30)),
+                                          frames[1:5, 3:20, 7:30])
