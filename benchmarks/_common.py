@@ -1,0 +1,256 @@
+"""Shared helpers of the benchmark scripts: sessions, fresh run folders, process measurement.
+
+Not part of the package and not imported by the tests. Linux only (reads ``/proc``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+FPS = 30.0
+DEPTH_SUFFIXES = (".dat", ".avi", ".mkv")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass
+class RunResult:
+    """One measured command.
+
+    Attributes
+    ----------
+    tool, fmt : str
+        Which program ran (``reference`` / ``ours``) and on which depth format.
+    frames : int
+        Frames in the written ``proc/results_00.h5`` (0 when it is missing).
+    seconds : float
+        Wall-clock time of the whole command, process start to exit.
+    peak_tree_rss_mb : float
+        Highest sum of resident memory over the child and all its descendants
+        (ffmpeg included), sampled every ``poll`` seconds, in MiB. Includes mapped file
+        pages (e.g. a memory-mapped input).
+    peak_tree_anon_mb : float
+        Same, counting anonymous (non file-backed) pages only, in MiB.
+    max_single_rss_mb : float
+        ``ru_maxrss`` of the child from ``wait4``: the largest single process in its tree.
+    returncode : int
+    run_dir : str
+    """
+
+    tool: str
+    fmt: str
+    frames: int
+    seconds: float
+    peak_tree_rss_mb: float
+    peak_tree_anon_mb: float
+    max_single_rss_mb: float
+    returncode: int
+    run_dir: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and self.frames > 0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def peak_rss_mb(self) -> float:
+        """Peak memory of the run: the larger of the tree sample and the single-process max."""
+        return max(self.peak_tree_rss_mb, self.max_single_rss_mb)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "fps": self.fps, "peak_rss_mb": self.peak_rss_mb}
+
+
+def _children_map() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # field 4 (ppid) follows the parenthesised command name, which may contain spaces
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(entry.name))
+    return kids
+
+
+def tree_rss_bytes(root: int) -> tuple[int, int]:
+    """Resident memory of ``root`` and all its descendants, in bytes.
+
+    Returns ``(total, anonymous)``: total RSS counts file pages mapped by the processes
+    (a memory-mapped ``depth.dat`` shows up there although the kernel can drop it at any
+    time); anonymous RSS (total minus file-backed and shared pages) is the memory the
+    processes really hold.
+    """
+    kids = _children_map()
+    total = anon = 0
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as f:
+                fields = f.read().split()
+            total += int(fields[1]) * _PAGE
+            anon += (int(fields[1]) - int(fields[2])) * _PAGE
+        except (OSError, IndexError, ValueError):
+            pass
+        stack.extend(kids.get(pid, ()))
+    return total, anon
+
+
+def measure(
+    cmd: list[str], *, cwd: Path, log_dir: Path, env: dict | None = None, poll: float = 0.05
+) -> tuple[float, float, float, float, int]:
+    """Run ``cmd`` and measure it.
+
+    Returns ``(seconds, peak_tree_rss_mb, peak_tree_anon_mb, max_single_rss_mb,
+    returncode)``. stdout and
+    stderr go to ``log_dir/stdout.txt`` and ``log_dir/stderr.txt``.
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / "stdout.txt", "wb") as out, open(log_dir / "stderr.txt", "wb") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL)
+        peak = peak_anon = 0
+        while True:
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid == proc.pid:
+                break
+            total, anon = tree_rss_bytes(proc.pid)
+            peak, peak_anon = max(peak, total), max(peak_anon, anon)
+            time.sleep(poll)
+        seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped by wait4
+    return seconds, peak / 2**20, peak_anon / 2**20, ru.ru_maxrss / 1024, proc.returncode
+
+
+def find_depth_file(session: Path) -> Path:
+    """The depth recording of a session folder (``depth.dat`` / ``.avi`` / ``.mkv``)."""
+    if session.is_file():
+        return session
+    found = sorted(p for p in session.iterdir()
+                   if p.is_file() and p.suffix in DEPTH_SUFFIXES and p.stem == "depth")
+    if not found:
+        found = sorted(p for p in session.iterdir() if p.suffix in DEPTH_SUFFIXES
+                       and not p.name.startswith(("nidaq", "ir")))
+    if not found:
+        raise FileNotFoundError(f"{session}: no depth recording found")
+    return found[0]
+
+
+def make_session(root: Path, n_frames: int, fmt: str, *, seed: int = 0) -> Path:
+    """Generate (or reuse) a synthetic Kinect session; return its depth file.
+
+    A session is reused when ``root/bench_session.json`` records the same request.
+    """
+    request = {"n_frames": n_frames, "fmt": fmt, "seed": seed, "camera": "kinect", "fps": FPS}
+    marker = root / "bench_session.json"
+    if marker.exists() and json.loads(marker.read_text()) == request:
+        return find_depth_file(root)
+    from moseq2_extract.synthetic import SessionSpec, write_session
+
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    spec = SessionSpec(n_frames=n_frames, fps=FPS, camera="kinect", seed=seed)
+    written = Path(write_session(root, spec, fmt=fmt))
+    depth = find_depth_file(written if written.exists() else root)
+    marker.write_text(json.dumps(request))
+    return depth
+
+
+def fresh_run_dir(depth: Path, run_dir: Path) -> Path:
+    """A new session folder with the recording hard-linked (no copy) and the rest copied.
+
+    Each run gets its own ``proc/`` so that no tool reuses a cached background.
+    """
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    for p in sorted(depth.parent.iterdir()):
+        if not p.is_file() or p.name == "bench_session.json":
+            continue
+        dst = run_dir / p.name
+        if p == depth:
+            try:
+                os.link(p, dst)
+            except OSError:
+                shutil.copy2(p, dst)
+        else:
+            shutil.copy2(p, dst)
+    return run_dir / depth.name
+
+
+def warm_cache(path: Path) -> None:
+    """Read a file once so that neither tool pays for the first cold read."""
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+def count_frames(h5_path: Path) -> int:
+    """Frames in ``results_00.h5`` (0 if it is missing or unreadable)."""
+    try:
+        import h5py
+
+        with h5py.File(h5_path, "r") as f:
+            return int(f["frames"].shape[0])
+    except (OSError, KeyError):
+        return 0
+
+
+def ours_command(override: str | None) -> list[str]:
+    """Our CLI: ``--ours-cmd`` if given, else this interpreter's console script or ``-m``."""
+    if override:
+        return shlex.split(override)
+    script = Path(sys.executable).parent / "moseq2-extract"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "moseq2_extract.cli"]
+
+
+def run_tool(
+    tool: str, base_cmd: list[str], depth: Path, run_dir: Path, fmt: str,
+    *, env: dict | None = None, extra_args: tuple[str, ...] = (),
+) -> RunResult:
+    """Extract ``depth`` (default options) with one tool in a fresh folder and measure it."""
+    run_depth = fresh_run_dir(depth, run_dir)
+    cmd = [*base_cmd, "extract", str(run_depth), *extra_args]
+    seconds, tree_mb, anon_mb, single_mb, rc = measure(
+        cmd, cwd=run_dir, log_dir=run_dir / "logs", env=env)
+    frames = count_frames(run_dir / "proc" / "results_00.h5") if rc == 0 else 0
+    return RunResult(tool, fmt, frames, seconds, tree_mb, anon_mb, single_mb, rc, str(run_dir))
+
+
+def stderr_tail(result: RunResult, n: int = 15) -> str:
+    path = Path(result.run_dir) / "logs" / "stderr.txt"
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def drop_outputs(result: RunResult) -> None:
+    """Delete a run folder's big files (the hard link, proc/) but keep its logs."""
+    run_dir = Path(result.run_dir)
+    for p in run_dir.iterdir():
+        if p.name == "logs":
+            continue
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
