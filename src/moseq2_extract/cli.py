@@ -107,6 +107,15 @@ def extract(ctx: click.Context, input_file: str, **values) -> None:
         click.echo(f"Warning: {warning}", err=True)
     click.echo(f"Extracted {outcome.n_frames} frames in {outcome.seconds:.1f} s "
                f"({outcome.fps:.0f} frames/s) -> {outcome.h5_path}")
+    if config.compress and input_file.lower().endswith(".dat"):
+        from .batch.jobs import convert_to_avi
+
+        try:
+            avi = convert_to_avi(input_file, chunk_size=int(config.compress_chunk_size),
+                                 fps=float(config.fps), threads=int(config.compress_threads))
+        except ExtractionError as err:
+            _fail(err)
+        click.echo(f"Compressed {input_file} -> {avi} (verified lossless; raw file kept)")
 
 
 def run_extract(input_file: str, config: cfg.Config, output_dir: str | None):

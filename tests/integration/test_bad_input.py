@@ -160,3 +160,15 @@ def test_cli_value_beats_config_file(session_factory, tmp_path):
     with h5py.File(depth.parent / "proc" / "results_00.h5", "r") as f:
         params = f["metadata/extraction/parameters"]
         assert params["min_height"][()] == 10 and params["chunk_size"][()] == 20
+
+
+def test_extract_with_compress_writes_a_verified_avi(session_factory):
+    depth = session_factory("dat", n_frames=40, seed=2)
+    result = run("extract", depth, "--compress", "True")
+    assert result.exit_code == 0, result.output
+    avi = depth.with_suffix(".avi")
+    assert avi.exists() and depth.exists()
+    from moseq2_extract.io.video import open_depth_video
+
+    with open_depth_video(avi) as a, open_depth_video(depth) as d:
+        np.testing.assert_array_equal(a.read(0, 40), d.read(0, 40))
