@@ -246,6 +246,17 @@ PARAMS: tuple[Param, ...] = (
     P("scheduler_address", None, OPT_STR, "Attach to a running Dask scheduler", BATCH),
     P("local_workers", 0, INT, "Sessions run at once on the local cluster (0 = auto)", BATCH,
       minimum=0),
+    P("slurm_submit", "dask", STR,
+      "SLURM: 'dask' runs the sessions as dask-jobqueue jobs and waits for them; 'script' "
+      "writes sbatch commands to --extract-out-script (submitted with --run-cmd)", BATCH,
+      choices=("dask", "script")),
+    P("job_extra_directives", [], STR_LIST,
+      "SLURM: extra #SBATCH directives per job, e.g. --job-extra-directives=--qos=long",
+      BATCH),
+    P("slurm_jobs", 0, INT, "SLURM (dask): jobs requested at once (0 = one per session)",
+      BATCH, minimum=0),
+    P("slurm_log_directory", None, OPT_STR, "SLURM (dask): folder for the jobs' log files",
+      BATCH),
 )
 
 PARAM_BY_KEY: dict[str, Param] = {p.key: p for p in PARAMS}

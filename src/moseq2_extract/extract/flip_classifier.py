@@ -4,6 +4,12 @@ Format (spec 4.15, ``format_version`` 1): ``n_trees``, ``n_features``, ``n_class
 ``n_outputs``, ``classes``, ``tree_offsets`` (n_trees + 1) and per node, concatenated over
 trees: ``children_left``, ``children_right`` (-1 = leaf), ``feature``, ``threshold``,
 ``value`` (n_nodes, n_classes).  Class ``1`` means "the crop faces west" (flipped).
+Files that are not zip archives are taken for the original's legacy scikit-learn pickles,
+which load only with the optional ``flip`` extra (scikit-learn, joblib).
+
+:func:`load_flip_model` gives the extraction a :class:`FlipModel`: crops -> log-odds that
+they face west, plus the ``flip_classifier_smoothing`` window the sequence assembler
+applies across chunk boundaries.  ``moseq2_extract.flip_training`` writes new forests.
 """
 
 from __future__ import annotations
@@ -64,23 +70,37 @@ class ForestClassifier:
         if not np.all(np.isfinite(x)):
             raise FlipClassifierError("flip classifier input contains NaN or inf")
         n = len(x)
-        rows = np.arange(n)
+        leaves = self.apply(x)
+        sums = self.value.sum(1, keepdims=True)
+        leaf_value = self.value / np.where(sums == 0, 1, sums)
         total = np.zeros((n, self.n_classes_))
-        leaf_value = self.value / np.where(self.value.sum(1, keepdims=True) == 0, 1,
-                                           self.value.sum(1, keepdims=True))
-        for t in range(self.n_trees):
-            node = np.full(n, self.tree_offsets[t], dtype=np.int64)
-            base = self.tree_offsets[t]
-            while True:
-                left = self.children_left[node]
-                inner = left != -1
-                if not inner.any():
-                    break
-                go_left = x[rows, self.feature[node].clip(0)] <= self.threshold[node]
-                nxt = np.where(go_left, left, self.children_right[node]) + base
-                node = np.where(inner, nxt, node)
-            total += leaf_value[node]
+        for t in range(self.n_trees):  # summed in stored tree order
+            total += leaf_value[leaves[:, t]]
         return total / self.n_trees
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Global index of the leaf reached in every tree.
+
+        Parameters
+        ----------
+        x : ndarray, (n, n_features) float64
+
+        Returns
+        -------
+        ndarray, (n, n_trees) int64 (indices into the concatenated node arrays).
+        """
+        n = len(x)
+        base = self.tree_offsets[:-1][None, :]
+        node = np.repeat(base, n, axis=0)
+        rows = np.arange(n)[:, None]
+        while True:
+            left = self.children_left[node]
+            inner = left != -1
+            if not inner.any():
+                return node
+            go_left = x[rows, self.feature[node].clip(0)] <= self.threshold[node]
+            nxt = np.where(go_left, left, self.children_right[node]) + base
+            node = np.where(inner, nxt, node)
 
     def log_odds_flipped(self, crops: np.ndarray) -> np.ndarray:
         """Per-frame log-odds that a crop faces west.
@@ -109,7 +129,8 @@ def load_flip_classifier(path: str | Path) -> ForestClassifier:
     """
     path = Path(path)
     try:
-        head = path.open("rb").read(4)
+        with path.open("rb") as fh:
+            head = fh.read(4)
     except OSError as err:
         raise FlipClassifierError(f"{path}: cannot read flip classifier ({err.strerror})"
                                   ) from None
@@ -171,8 +192,55 @@ def _load_pickle(path: Path):
     return clf
 
 
-def load_flip_model(config):
-    """The classifier named by ``config.flip_classifier`` as a crop -> log-odds callable.
+@dataclass(frozen=True)
+class FlipModel:
+    """A loaded classifier as the extraction uses it.
+
+    Calling it maps filtered, axis-aligned crops ``(n, c, c)`` to per-frame log-odds that
+    the crop faces west (head on the left).
+
+    Attributes
+    ----------
+    classifier : ForestClassifier or a scikit-learn classifier
+    crop_size : int
+    smoothing : int
+        Median window (frames) over the classifier's probabilities, applied along time
+        across chunk boundaries by :class:`~.sequence.SequenceAssembler` (1 = none).
+    path : str
+    """
+
+    classifier: object
+    crop_size: int
+    smoothing: int = 1
+    path: str = ""
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        crops = np.asarray(crops)
+        if crops.ndim != 3 or crops.shape[1:] != (self.crop_size, self.crop_size):
+            raise FlipClassifierError(f"{self.path}: classifier expects crops of "
+                                      f"{self.crop_size}x{self.crop_size}, got {crops.shape}")
+        if len(crops) == 0:
+            return np.zeros(0)
+        clf = self.classifier
+        if isinstance(clf, ForestClassifier):
+            return clf.log_odds_flipped(crops)
+        proba = np.asarray(clf.predict_proba(crops.reshape(len(crops), -1).astype(np.float32)))
+        k = int(np.flatnonzero(np.asarray(clf.classes_) == 1)[0])
+        p = np.clip(proba[:, k], 1e-3, 1 - 1e-3)
+        return np.log(p) - np.log1p(-p)
+
+
+def classifier_features(clf) -> int:
+    """Number of input features of a loaded classifier (``n_features_`` or sklearn's)."""
+    for name in ("n_features_", "n_features_in_"):
+        value = getattr(clf, name, None)
+        if value is not None:
+            return int(value)
+    raise FlipClassifierError("flip classifier does not say how many features it expects")
+
+
+def load_flip_model(config) -> FlipModel | None:
+    """The classifier named by ``config.flip_classifier``, ready for extraction.
 
     Returns None when no classifier is configured (the training-free heading is used).
 
@@ -183,20 +251,16 @@ def load_flip_model(config):
     """
     if not config.flip_classifier:
         return None
-    clf = load_flip_classifier(config.flip_classifier)
+    path = str(config.flip_classifier)
+    clf = load_flip_classifier(path)
     c = int(config.crop_size[0])
-    n_features = int(getattr(clf, "n_features_", getattr(clf, "n_features_in_", c * c)))
+    n_features = classifier_features(clf)
     if n_features != c * c:
+        side = int(round(n_features ** 0.5))
+        hint = f" (crops of {side}x{side})" if side * side == n_features else ""
         raise FlipClassifierError(
-            f"{config.flip_classifier}: classifier expects {n_features} features but crop_size "
-            f"{c}x{c} gives {c * c}; use a classifier trained for this crop size")
-    if isinstance(clf, ForestClassifier):
-        return clf.log_odds_flipped
-
-    def legacy(crops: np.ndarray) -> np.ndarray:
-        proba = clf.predict_proba(crops.reshape(len(crops), -1).astype(np.float32))
-        k = int(np.flatnonzero(np.asarray(clf.classes_) == 1)[0])
-        p = np.clip(proba[:, k], 1e-3, 1 - 1e-3)
-        return np.log(p) - np.log1p(-p)
-
-    return legacy
+            f"{path}: classifier expects {n_features} features{hint} but crop_size "
+            f"{c}x{c} gives {c * c}; use a classifier trained for this crop size or set "
+            "crop_size to match")
+    smoothing = int(getattr(config, "flip_classifier_smoothing", 1) or 1)
+    return FlipModel(clf, crop_size=c, smoothing=max(1, smoothing), path=path)

@@ -1,27 +1,159 @@
 """Training-free heading: which end of the body axis is the head.
 
 Image moments give the body axis only modulo 180 degrees.  Each frame gets a log-odds
-``evidence`` that the head points east in its axis-aligned crop, from
+``evidence`` that the head points east in its axis-aligned crop (the crop's +x direction
+is the unwrapped body axis), from what a mouse's body really carries:
 
-* body shape: the rump is higher and wider than the head, so the height mass along the
-  axis is skewed towards the head;
-* motion: mice mostly move forward, so displacement along the axis points to the head;
+* width: seen from above the rump is wider than the head in every posture (walking,
+  pausing, turning, rearing, curled), so the end holding the same share of the body's area
+  in fewer columns is the rump (:func:`shape_features`, ``width_asymmetry``);
+* height: outside rearing the rump is the highest part, so the rear end slice is higher
+  on average than the front one (``height_asymmetry``).  While the mouse rears, its front is
+  higher than the rump and this cue reverses; rearing shows as a maximum height well above
+  the mouse's usual one, so the height cue is faded out above that (:class:`HeightReference`,
+  :func:`shape_evidence`);
+* motion: mice mostly move forward, so a clear displacement along the axis points to the
+  head (:func:`motion_evidence`); slow drifts, such as the centroid moving back when the
+  mouse rears up, are ignored by a dead zone.
 
-and a two-state hidden Markov model (state 0 = the crop as cut faces east, state 1 = it
-faces west) links frames: the state rarely changes while the axis is tracked continuously.
-Posteriors come from forward filtering and a fixed-lag backward pass, so every decision
-uses exactly ``lag`` frames of look-ahead and does not depend on the chunk size.
+A two-state hidden Markov model (:class:`HeadingSmoother`; state 0 = the crop as cut faces
+east, state 1 = it faces west) links the frames: the assignment only changes when the axis
+tracking can have swapped ends (round blob, sudden axis jump, a gap without a mouse).
+Posteriors come from forward filtering and a backward pass over a fixed look-ahead, so each
+decision uses the same frames whatever the chunk size.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+# Evidence scales (log-odds units); see docs/heading.md for their derivation.
+END_SLICE = (0.12, 0.40)  # area fractions, counted from each end, compared between the ends
+WIDTH_WEIGHT = 2.0  # saturated log-odds of the width cue
+WIDTH_SCALE = 0.04  # width asymmetry worth ~0.76 of WIDTH_WEIGHT (typical mouse: 0.1-0.13)
+HEIGHT_WEIGHT = 1.0
+HEIGHT_SCALE = 0.05  # height asymmetry (typical mouse, not rearing: ~0.13)
+REAR_START = 1.10  # max height / usual max height above which the height cue fades ...
+REAR_FULL = 1.25  # ... and above which it is ignored
+MOTION_WEIGHT = 2.0
+MOTION_DEAD_MM = 1.5  # mm/frame along the axis below which motion says nothing
+MOTION_FULL_MM = 2.0  # extra mm/frame above the dead zone for full motion evidence
 
-def shape_evidence(filtered_crops: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Log-odds that the head is east, from the height profile along the body axis.
+
+@dataclass(frozen=True)
+class ShapeFeatures:
+    """Per-frame shape measurements of axis-aligned crops.
+
+    Both ends of the body are compared through *end slices*: the columns that hold the
+    westmost and the eastmost 28 % of the mask's area (from 12 % to 40 % of it, counted from
+    each end, so thin leftovers at the very ends such as a tail base barely matter).
+
+    Attributes
+    ----------
+    width_asymmetry : ndarray, (n,) float64
+        ``(L_east - L_west) / (L_east + L_west)`` with ``L`` the length (columns) of each
+        end slice: a narrow end needs more columns to hold the same area, so > 0 means the
+        narrow end (the head) is east.
+    height_asymmetry : ndarray, (n,) float64
+        ``(H_west - H_east) / (H_west + H_east)`` with ``H`` the mean height of each end
+        slice: > 0 means the high end (the rump, unless rearing) is west.
+    max_height : ndarray, (n,) float64
+        Highest point of the mouse (crop units, mm).
+    """
+
+    width_asymmetry: np.ndarray
+    height_asymmetry: np.ndarray
+    max_height: np.ndarray
+
+
+def _end_slices(width: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fraction (0..1) of every column inside the west and east end slices.
+
+    Parameters
+    ----------
+    width : ndarray, (n, c)
+        Mask pixels per column.
+    lo, hi : float
+        The slice holds area fractions ``[lo, hi]`` counted from its end.
+
+    Returns
+    -------
+    (west, east) : two (n, c) float64 arrays.
+    """
+    total = np.maximum(width.sum(axis=1, keepdims=True), 1e-9)
+    upto = np.cumsum(width, axis=1) / total  # area fraction up to each column's east edge
+    before = upto - width / total
+    inv = np.where(width > 0, 1.0 / np.maximum(upto - before, 1e-12), 0.0)
+    west = np.clip(np.minimum(upto, hi) - np.maximum(before, lo), 0.0, None) * inv
+    east = np.clip(np.minimum(upto, 1 - lo) - np.maximum(before, 1 - hi), 0.0, None) * inv
+    return west, east
+
+
+def _contrast(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(a - b) / (a + b), 0 where both are 0."""
+    s = a + b
+    return np.where(s > 0, (a - b) / np.where(s > 0, s, 1.0), 0.0)
+
+
+def shape_features(filtered_crops: np.ndarray, masks: np.ndarray) -> ShapeFeatures:
+    """Width and height asymmetry of a block of axis-aligned crops.
+
+    Parameters
+    ----------
+    filtered_crops : ndarray, (n, c, c) uint8 / uint16 / float
+        Axis-aligned filtered height crops (mm).
+    masks : ndarray, (n, c, c) bool
+        Mouse masks in the same frame.
+
+    Returns
+    -------
+    ShapeFeatures (zeros for frames without a mouse).
+    """
+    n = len(masks)
+    if n == 0:
+        empty = np.zeros(0)
+        return ShapeFeatures(empty, empty, empty)
+    c = masks.shape[1]
+    inside = filtered_crops * masks  # same dtype as the crops, 0 outside the mouse
+    # narrow accumulators where they cannot overflow (the reductions are memory bound)
+    width = masks.view(np.uint8).sum(axis=1, dtype=np.uint8 if c < 256 else np.int32)
+    small = inside.dtype == np.uint8 and c < 257
+    mass = inside.sum(axis=1, dtype=np.uint16 if small else np.float64)
+    top = inside.reshape(n, -1).max(axis=1).astype(np.float64)
+    width = width.astype(np.float64)
+    mass = mass.astype(np.float64)
+    west, east = _end_slices(width, *END_SLICE)
+    width_asym = _contrast(east.sum(axis=1), west.sum(axis=1))
+    area_w = np.einsum("ij,ij->i", west, width)
+    area_e = np.einsum("ij,ij->i", east, width)
+    h_west = np.einsum("ij,ij->i", west, mass) / np.maximum(area_w, 1e-9)
+    h_east = np.einsum("ij,ij->i", east, mass) / np.maximum(area_e, 1e-9)
+    return ShapeFeatures(width_asym, _contrast(h_west, h_east), top)
+
+
+def rearing_weight(max_height: np.ndarray, usual: np.ndarray) -> np.ndarray:
+    """Weight (0..1) of the height cue: 1 at the usual height, 0 when clearly rearing.
+
+    Parameters
+    ----------
+    max_height, usual : ndarray, (n,)
+        Frame's highest point and the mouse's usual highest point (mm).
+    """
+    ratio = max_height / np.maximum(usual, 1e-9)
+    return np.clip((REAR_FULL - ratio) / (REAR_FULL - REAR_START), 0.0, 1.0)
+
+
+def shape_evidence(
+    filtered_crops: np.ndarray,
+    masks: np.ndarray,
+    *,
+    usual_height: np.ndarray | float | None = None,
+    features: ShapeFeatures | None = None,
+) -> np.ndarray:
+    """Log-odds that the head is east, from body shape.
 
     Parameters
     ----------
@@ -29,79 +161,175 @@ def shape_evidence(filtered_crops: np.ndarray, masks: np.ndarray) -> np.ndarray:
         Axis-aligned filtered height crops (mm).
     masks : ndarray, (n, c, c) bool
         Mouse masks in the same frame.
+    usual_height : ndarray (n,) or float, optional
+        The mouse's usual maximum height (mm, e.g. from :class:`HeightReference`); frames
+        well above it are taken as rearing and lose the height cue.  None: every frame's
+        height cue counts (no rearing detection).
+    features : ShapeFeatures, optional
+        Precomputed :func:`shape_features` of the same crops.
 
     Returns
     -------
     ndarray, (n,) float64 (0 where there is no mouse).
     """
-    n, c, _ = filtered_crops.shape
-    w = np.where(masks, filtered_crops, 0).astype(np.float64)
-    profile = w.sum(axis=1)  # (n, c): mass per column
-    xs = np.arange(c, dtype=np.float64) - (c - 1) / 2
-    m0 = profile.sum(axis=1)
-    ok = m0 > 0
-    safe = np.where(ok, m0, 1.0)
-    mu = profile @ xs / safe
-    d = xs[None, :] - mu[:, None]
-    var = (profile * d**2).sum(axis=1) / safe
-    m3 = (profile * d**3).sum(axis=1) / safe
-    skew = np.where(ok & (var > 0), m3 / np.maximum(var, 1e-9) ** 1.5, 0.0)
-    return np.clip(8.0 * skew, -6.0, 6.0)
+    f = features if features is not None else shape_features(filtered_crops, masks)
+    width = WIDTH_WEIGHT * np.tanh(f.width_asymmetry / WIDTH_SCALE)
+    height = HEIGHT_WEIGHT * np.tanh(f.height_asymmetry / HEIGHT_SCALE)
+    if usual_height is not None:
+        height = height * rearing_weight(f.max_height, np.asarray(usual_height, float))
+    return width + height
 
 
 def motion_evidence(
-    dx: np.ndarray, dy: np.ndarray, orientation: np.ndarray, *, scale_px: float = 0.75
+    dx: np.ndarray, dy: np.ndarray, orientation: np.ndarray, *, mm_per_px: float = 1.0
 ) -> np.ndarray:
     """Log-odds that the head is east, from displacement along the body axis.
 
     Parameters
     ----------
     dx, dy : ndarray, (n,)
-        Displacement of the centroid (px per frame, image coordinates, y down), NaN-safe.
+        Displacement of the centroid (px per frame, image coordinates, y down); NaN = none.
     orientation : ndarray, (n,)
         Axis angle of the crop (radians, counter-clockwise as displayed).
-    scale_px : float
-        Displacement (px/frame) at which motion evidence is worth about one unit.
+    mm_per_px : float
+        Pixel size on the floor (mm); thresholds are in mm per frame.
 
     Returns
     -------
-    ndarray, (n,) float64.
+    ndarray, (n,) float64: 0 below :data:`MOTION_DEAD_MM` mm/frame or for sideways motion,
+    up to ``MOTION_WEIGHT`` for fast motion along the axis.
     """
-    along = dx * np.cos(orientation) - dy * np.sin(orientation)
-    along = np.nan_to_num(along)
-    return 3.0 * np.tanh(along / (2 * scale_px)) * np.clip(np.abs(along) / scale_px, 0, 1)
+    dx = np.nan_to_num(np.asarray(dx, float)) * mm_per_px
+    dy = np.nan_to_num(np.asarray(dy, float)) * mm_per_px
+    theta = np.nan_to_num(np.asarray(orientation, float))
+    along = dx * np.cos(theta) - dy * np.sin(theta)
+    speed = np.hypot(dx, dy)
+    # sideways motion (strafing, body swinging round in a turn) says little about the head
+    straight = np.clip((np.abs(along) / np.maximum(speed, 1e-9) - 0.5) / 0.3, 0.0, 1.0)
+    strength = np.clip((np.abs(along) - MOTION_DEAD_MM) / MOTION_FULL_MM, 0.0, 1.0)
+    return MOTION_WEIGHT * np.sign(along) * strength * straight
 
 
-def _propagate(logodds: np.ndarray, p_switch: np.ndarray) -> np.ndarray:
-    """Log-odds after a transition that swaps the two states with probability p."""
-    e = np.exp(-np.abs(logodds))  # stable in both tails
-    q = 1 - p_switch
-    pos = logodds > 0
-    num = np.where(pos, q + p_switch * e, q * e + p_switch)
-    den = np.where(pos, p_switch + q * e, p_switch * e + q)
-    return np.log(num) - np.log(den)
+@dataclass
+class HeightReference:
+    """The mouse's usual maximum height, learnt causally over the recording.
+
+    A cumulative histogram (``bin_mm`` bins) of every frame's maximum height; the usual
+    height of frame ``t`` is a low quantile over frames ``0..t`` (rearing is a minority of
+    the time).
+    Per frame, so the values do not depend on how frames are grouped into chunks.
+
+    Parameters
+    ----------
+    quantile : float
+        Quantile of the maximum heights taken as usual.
+    bin_mm : float
+        Histogram bin width (mm).
+    n_bins : int
+        Number of bins (heights above ``n_bins * bin_mm`` share the last bin).
+    """
+
+    quantile: float = 0.3
+    bin_mm: float = 2.0
+    n_bins: int = 128
+    _hist: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self._hist is None:
+            self._hist = np.zeros(self.n_bins, np.int32)
+
+    def update(self, max_height: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Add a block of frames; return each frame's usual height (mm).
+
+        Parameters
+        ----------
+        max_height : ndarray, (n,) float
+        valid : ndarray, (n,) bool
+            Frames with a mouse (others are not counted).
+
+        Returns
+        -------
+        ndarray, (n,) float64; NaN before the first frame with a mouse.
+        """
+        n = len(max_height)
+        top = np.nan_to_num(np.asarray(max_height, float)) / self.bin_mm
+        bins = np.clip(top, 0, self.n_bins - 1).astype(np.int64)
+        onehot = np.zeros((n, self.n_bins), np.int32)
+        onehot[np.flatnonzero(valid), bins[valid]] = 1
+        counts = np.cumsum(onehot, axis=0) + self._hist  # (n, bins) histogram up to t
+        cum = np.cumsum(counts, axis=1)
+        total = cum[:, -1]
+        need = np.maximum(np.ceil(self.quantile * total), 1)
+        usual = ((cum < need[:, None]).sum(axis=1) + 0.5) * self.bin_mm
+        if n:
+            self._hist = counts[-1].copy()
+        return np.where(total > 0, usual, np.nan)
+
+
+def _propagate(logodds: float, p: float) -> float:
+    """Log-odds after a transition that swaps the two states with probability ``p``."""
+    if p >= 0.5:
+        return 0.0
+    q = 1.0 - p
+    if logodds >= 0:
+        a = math.exp(-logodds)
+        return math.log((q + p * a) / (p + q * a))
+    a = math.exp(logodds)
+    return math.log((q * a + p) / (p * a + q))
+
+
+def _backward(back: float, ev: list, sw: list, first: int, last: int, out: list | None,
+              fwd: list | None, offset: int = 0) -> float:
+    """Run the backward message from frame ``first`` down to ``last + 1`` (inclusive).
+
+    When ``out`` is given, ``out[t - offset] = fwd[t] + message`` is recorded for every
+    frame visited (the posterior log-odds).  Returns the message into frame ``last``.
+    """
+    exp, log = math.exp, math.log
+    for t in range(first, last, -1):
+        if out is not None:
+            out[t - offset] = fwd[t] + back
+        x = back + ev[t]
+        p = sw[t]
+        if p >= 0.5:
+            back = 0.0
+            continue
+        q = 1.0 - p
+        if x >= 0:
+            a = exp(-x)
+            back = log((q + p * a) / (p + q * a))
+        else:
+            a = exp(x)
+            back = log((q * a + p) / (p * a + q))
+    return back
 
 
 @dataclass
 class HeadingSmoother:
     """Streaming two-state HMM with fixed-lag smoothing.
 
-    Feed frames in order with :meth:`push`; :meth:`decide` returns decisions for every frame
-    whose look-ahead is complete (all remaining ones once ``final`` is true).
+    Feed frames in order with :meth:`push`; :meth:`decide` returns decisions for every block
+    of frames whose look-ahead is complete (all remaining ones once ``final`` is true).
+    Frames are decided in blocks of ``block`` frames aligned to the first pushed frame; the
+    frames of a block share one backward pass that starts ``lag`` frames after the block's
+    end, so every decision sees between ``lag`` and ``lag + block - 1`` frames of look-ahead,
+    the same for every chunking of the input.
 
     Parameters
     ----------
     lag : int
-        Frames of look-ahead per decision.
+        Minimum frames of look-ahead per decision.
+    block : int
+        Frames decided together.
     """
 
     lag: int = 300
+    block: int = 128
     _filtered: list = field(default_factory=list)  # forward log-odds, pending frames
-    _evidence: list = field(default_factory=list)  # evidence, pending + lag frames
+    _evidence: list = field(default_factory=list)
     _switch: list = field(default_factory=list)  # p_switch into each pending frame
     _last: float = 0.0
     _decided: int = 0  # frames decided so far
-    _seen: int = 0
 
     def push(self, evidence: np.ndarray, p_switch: np.ndarray) -> None:
         """Add frames: per-frame log-odds and the switch probability from the previous frame.
@@ -109,56 +337,57 @@ class HeadingSmoother:
         Parameters
         ----------
         evidence : ndarray, (k,) float
+            Log-odds that the crop faces east (0 = no information).
         p_switch : ndarray, (k,) float in (0, 0.5]
+            Probability that the head/tail assignment swapped since the previous frame
+            (0.5 = unknown, e.g. after a long gap).
         """
+        ev = np.asarray(evidence, float).tolist()
+        sw = np.asarray(p_switch, float).tolist()
         last = self._last
-        out = np.empty(len(evidence))
-        for i, (e, p) in enumerate(zip(evidence.tolist(), p_switch.tolist())):
-            if p >= 0.5:
-                prior = 0.0
-            else:
-                a = np.exp(-abs(last))
-                q = 1 - p
-                prior = float(np.log((q + p * a) / (p + q * a)))
-                if last < 0:
-                    prior = -prior
-            last = prior + e
-            out[i] = last
+        out = self._filtered
+        for e, p in zip(ev, sw):
+            last = _propagate(last, p) + e
+            out.append(last)
         self._last = last
-        self._filtered.extend(out.tolist())
-        self._evidence.extend(np.asarray(evidence, float).tolist())
-        self._switch.extend(np.asarray(p_switch, float).tolist())
-        self._seen += len(evidence)
+        self._evidence.extend(ev)
+        self._switch.extend(sw)
+
+    @property
+    def pending(self) -> int:
+        """Frames pushed but not decided."""
+        return len(self._filtered)
 
     def decide(self, *, final: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Decisions for frames whose look-ahead is available.
+        """Decisions for the frames whose look-ahead is available.
 
         Returns
         -------
         (flip, confidence) : ndarray (k,) bool and (k,) float32 for the next k frames in
-        order; ``flip`` is True where the head points west in the crop as cut.
+        order; ``flip`` is True where the head points west in the crop as cut, and
+        ``confidence`` is the posterior probability of the decision.
         """
-        pending = len(self._filtered)
-        k = pending if final else max(0, pending - self.lag)
-        if k == 0:
-            return np.zeros(0, bool), np.zeros(0, np.float32)
-        ev = np.asarray(self._evidence)
-        sw = np.asarray(self._switch)
-        fwd = np.asarray(self._filtered[:k])
-        idx = np.arange(k)
-        horizon = np.minimum(idx + self.lag, pending - 1)
-        back = np.zeros(k)
-        for j in range(self.lag, 0, -1):
-            t = idx + j  # frame whose evidence enters the message
-            active = t <= horizon
-            if not active.any():
-                continue
-            tt = np.minimum(t, pending - 1)
-            upd = _propagate(back + ev[tt], sw[tt])
-            back = np.where(active, upd, back)
-        post = fwd + back
-        flip = post < 0
-        conf = (1.0 / (1.0 + np.exp(-np.abs(post)))).astype(np.float32)
-        del self._filtered[:k], self._evidence[:k], self._switch[:k]
+        ev, sw, fwd = self._evidence, self._switch, self._filtered
+        pending = len(fwd)
+        start = 0  # index in the pending lists
+        post: list[float] = []
+        while start < pending:
+            absolute = self._decided + start
+            size = min(self.block - absolute % self.block, pending - start)
+            horizon = start + size - 1 + self.lag  # last frame of the look-ahead
+            if horizon >= pending:
+                if not final:
+                    break
+                horizon = pending - 1
+            back = _backward(0.0, ev, sw, horizon, start + size - 1, None, None)
+            block_post = [0.0] * size
+            _backward(back, ev, sw, start + size - 1, start - 1, block_post, fwd, start)
+            post.extend(block_post)
+            start += size
+        k = start
+        del fwd[:k], ev[:k], sw[:k]
         self._decided += k
+        p = np.asarray(post, dtype=np.float64)
+        flip = p < 0
+        conf = (1.0 / (1.0 + np.exp(-np.abs(p)))).astype(np.float32)
         return flip, conf

@@ -2,56 +2,8 @@ import numpy as np
 import pytest
 
 from moseq2_extract.camera import KINECT
-from moseq2_extract.extract.heading import HeadingSmoother, motion_evidence, shape_evidence
 from moseq2_extract.extract.scalars import compute_scalars
-from moseq2_extract.extract.sequence import unwrap_axis
-
-
-def teardrop(c=40, head_east=True):
-    """Heavy, high rump on one side, narrow low head on the other."""
-    yy, xx = np.mgrid[:c, :c] - (c - 1) / 2
-    u = xx if head_east else -xx
-    width = np.where(u < 0, 9.0, 9.0 - 0.45 * u)
-    inside = (np.abs(yy) < width) & (np.abs(u) < 18)
-    height = np.where(u < 0, 45.0, 45.0 - 1.2 * u)
-    return np.where(inside, height, 0).astype(np.uint8), inside
-
-
-def test_shape_evidence_points_to_the_head():
-    east, m_e = teardrop(head_east=True)
-    west, m_w = teardrop(head_east=False)
-    ev = shape_evidence(np.stack([east, west]), np.stack([m_e, m_w]))
-    assert ev[0] > 1 and ev[1] < -1
-
-
-def test_motion_evidence_sign():
-    ev = motion_evidence(np.array([2.0, -2.0, 0.0]), np.array([0.0, 0.0, 0.0]),
-                         np.zeros(3))
-    assert ev[0] > 1 and ev[1] < -1 and ev[2] == 0
-    # heading 90 deg = up on screen = negative y
-    assert motion_evidence(np.array([0.0]), np.array([-2.0]), np.array([np.pi / 2]))[0] > 1
-
-
-def test_smoother_decisions_do_not_depend_on_block_size():
-    rng = np.random.default_rng(0)
-    n = 1000
-    truth = (np.arange(n) // 400) % 2 == 1  # flipped in the middle third
-    ev = np.where(truth, -0.6, 0.6) + rng.normal(0, 1.5, n)
-    sw = np.full(n, 1e-3)
-    sw[400] = sw[800] = 0.5
-
-    def run(block):
-        s = HeadingSmoother(lag=100)
-        out = []
-        for a in range(0, n, block):
-            s.push(ev[a:a + block], sw[a:a + block])
-            out.append(s.decide(final=a + block >= n)[0])
-        return np.concatenate(out)
-
-    a, b = run(37), run(250)
-    np.testing.assert_array_equal(a, b)
-    assert len(a) == n
-    assert (a == truth).mean() > 0.97
+from moseq2_extract.extract.sequence import unwrap_axis, unwrap_heading
 
 
 def test_unwrap_axis_keeps_continuity_over_nan():
@@ -59,6 +11,15 @@ def test_unwrap_axis_keeps_continuity_over_nan():
     out = unwrap_axis(th, None)
     assert np.all(np.abs(np.diff(out[np.isfinite(out)])) < 0.3)
     assert np.isnan(out[2])
+    np.testing.assert_allclose(np.mod(out[np.isfinite(out)] - th[np.isfinite(th)], np.pi), 0,
+                               atol=1e-12)
+
+
+def test_unwrap_continues_from_the_previous_block():
+    out = unwrap_axis(np.array([-1.5, -1.4]), 1.5)
+    np.testing.assert_allclose(out, [-1.5 + np.pi, -1.4 + np.pi])
+    head = unwrap_heading(np.array([-3.1, 3.1]), 3.0)
+    np.testing.assert_allclose(head, [-3.1 + 2 * np.pi, 3.1])
 
 
 def test_scalars_velocity_carries_across_chunks():

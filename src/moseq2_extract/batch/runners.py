@@ -1,0 +1,452 @@
+"""Where batch jobs run: in this process, on a local Dask cluster, on SLURM through
+dask-jobqueue, or on an existing Dask scheduler.
+
+Every runner takes :class:`~.jobs.ExtractJob` records and returns one
+:class:`~.jobs.JobResult` per job, whatever happens to the job: an exception in the
+extraction, a worker process that dies (Dask reports ``KilledWorker``) or a lost
+connection all come back as ``failed`` results, and the other jobs go on.
+
+Dask (``distributed``, ``dask-jobqueue``) is imported only when a Dask runner is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..config import Config
+from ..errors import ConfigError, ExtractionError
+from .jobs import FAILED, ExtractJob, JobResult, die_with_parent, run_job
+
+logger = logging.getLogger(__name__)
+
+OnResult = Callable[[JobResult], None]
+
+SESSION_MEMORY = 1.5e9
+"""Memory (bytes) budgeted per concurrent extraction when sizing a local cluster."""
+
+__all__ = [
+    "AddressRunner",
+    "InProcessRunner",
+    "LocalDaskRunner",
+    "SlurmDaskRunner",
+    "SubmissionError",
+    "make_runner",
+    "make_slurm_cluster",
+    "plan_local_cluster",
+    "slurm_job_script",
+]
+
+
+class SubmissionError(ExtractionError, RuntimeError):
+    """The cluster's scheduler refused the jobs (e.g. sbatch failed)."""
+
+
+def _available_memory() -> int | None:
+    try:
+        pages = os.sysconf("SC_AVPHYS_PAGES")
+        size = os.sysconf("SC_PAGE_SIZE")
+        return int(pages * size)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def plan_local_cluster(n_jobs: int, *, requested: int = 0, cores: int | None = None,
+                       memory: int | None = None, session_memory: float = SESSION_MEMORY
+                       ) -> tuple[int, int]:
+    """Size a local cluster: ``(worker processes, threads per extraction)``.
+
+    Parameters
+    ----------
+    n_jobs : int
+        Sessions to run.
+    requested : int
+        ``local_workers`` (0 = automatic).
+    cores : int, optional
+        Usable cores (default: this process's CPU affinity).
+    memory : int, optional
+        Available memory in bytes (default: free physical memory).
+    session_memory : float
+        Bytes budgeted per concurrent extraction.
+
+    Returns
+    -------
+    (int, int)
+        Workers (one extraction each, never more than ``n_jobs``) and the extraction's
+        ``workers`` threads, so that workers x threads is about the core count.
+    """
+    cores = cores or _cores()
+    if requested > 0:
+        n = requested
+    else:
+        n = cores
+        if memory is None:
+            memory = _available_memory()
+        if memory:
+            n = min(n, max(1, int(memory // session_memory)))
+    n = max(1, min(n, max(1, n_jobs)))
+    threads = max(1, cores // n)
+    return n, threads
+
+
+def _failed(job: ExtractJob, err: BaseException, seconds: float = 0.0) -> JobResult:
+    text = str(err).splitlines()[0] if str(err) else ""
+    return JobResult(job.input_file, job.name, FAILED, output_dir=job.output_dir,
+                     seconds=seconds, error=f"{type(err).__name__}: {text}".rstrip(": "))
+
+
+class InProcessRunner:
+    """Run jobs one after the other in this process (no Dask)."""
+
+    name = "in-process"
+
+    def __init__(self, threads: int | None = None):
+        self.threads = threads
+
+    def run(self, jobs: Sequence[ExtractJob], *, on_result: OnResult | None = None
+            ) -> list[JobResult]:
+        results = []
+        for job in jobs:
+            if self.threads and not job.config.get("workers"):
+                job = job.with_config(workers=self.threads)
+            result = run_job(job)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+        return results
+
+    def describe(self) -> str:
+        return "in-process, sequential"
+
+
+def run_local_job(job: ExtractJob) -> JobResult:
+    """:func:`~.jobs.run_job` in a local worker process, which first arranges to end with
+    the batch process (so a killed batch leaves no orphan extraction behind)."""
+    die_with_parent()
+    return run_job(job)
+
+
+class _DaskRunner:
+    """Submit jobs to a ``distributed.Client`` and gather results as they finish."""
+
+    name = "dask"
+    resources: dict[str, float] | None = None
+    threads: int | None = None
+    task: Callable[[ExtractJob], JobResult] = staticmethod(run_job)
+
+    def _client(self):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        pass
+
+    def _prepare(self, client, n_jobs: int) -> None:
+        """Hook run once the client exists (e.g. ask SLURM for workers)."""
+
+    def _slots(self, client, n_jobs: int) -> int:
+        """Jobs handed to the scheduler at once: one per worker thread, so that a worker
+        never holds queued sessions (a worker that dies takes only its own session)."""
+        try:
+            return max(1, sum(client.nthreads().values()))
+        except Exception:  # noqa: BLE001 - any scheduler hiccup: be conservative
+            return 1
+
+    def run(self, jobs: Sequence[ExtractJob], *, on_result: OnResult | None = None
+            ) -> list[JobResult]:
+        """Run ``jobs``; ``on_result`` is called as each finishes.
+
+        Returns
+        -------
+        list of JobResult
+            In the order of ``jobs``.
+        """
+        import dask
+        from distributed import as_completed
+
+        if not jobs:
+            return []
+        results: dict[int, JobResult] = {}
+        t0 = time.perf_counter()
+        with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+            client = self._client()
+        try:
+            self._prepare(client, len(jobs))
+            futures: dict[Any, tuple[int, ExtractJob]] = {}
+            waiting = iter(enumerate(jobs))
+            running = as_completed()
+
+            def submit_next() -> None:
+                item = next(waiting, None)
+                if item is None:
+                    return
+                i, job = item
+                if self.threads and not job.config.get("workers"):
+                    job = job.with_config(workers=self.threads)
+                fut = client.submit(self.task, job, pure=False, retries=0,
+                                    key=f"extract-{i}-{os.getpid()}-{time.monotonic_ns()}",
+                                    resources=self.resources)
+                futures[fut] = (i, job)
+                running.add(fut)
+
+            for _ in range(min(len(jobs), self._slots(client, len(jobs)))):
+                submit_next()
+            for fut in running:
+                i, job = futures.pop(fut)
+                try:
+                    result = fut.result()
+                except Exception as err:  # noqa: BLE001 - a dead worker fails one session only
+                    result = _failed(job, err, time.perf_counter() - t0)
+                    logger.error("%s: %s", job.input_file, result.error)
+                results[i] = result
+                if on_result is not None:
+                    on_result(result)
+                submit_next()
+        finally:
+            self._close()
+        return [results[i] for i in range(len(jobs))]
+
+
+class LocalDaskRunner(_DaskRunner):
+    """A ``distributed.LocalCluster`` of worker processes, one extraction each.
+
+    Parameters
+    ----------
+    n_workers : int
+        Worker processes (sessions run at once).
+    threads : int
+        ``workers`` threads given to each extraction (when its config leaves it 0).
+    memory_limit : str or int
+        Per-worker memory limit (Dask's ``"auto"`` shares the machine's memory).
+    """
+
+    name = "local-dask"
+    task = staticmethod(run_local_job)
+
+    def __init__(self, n_workers: int, threads: int = 1, memory_limit: str | int = "auto"):
+        self.n_workers = int(n_workers)
+        self.threads = int(threads)
+        self.memory_limit = memory_limit
+        self._cluster = None
+        self._client_obj = None
+
+    def _client(self):
+        from distributed import Client, LocalCluster
+
+        self._cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
+                                     processes=True, memory_limit=self.memory_limit,
+                                     dashboard_address=":0", silence_logs=logging.ERROR)
+        self._client_obj = Client(self._cluster)
+        return self._client_obj
+
+    def _close(self) -> None:
+        if self._client_obj is not None:
+            self._client_obj.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self._client_obj = self._cluster = None
+
+    def describe(self) -> str:
+        return (f"local Dask cluster: {self.n_workers} worker process(es) x "
+                f"{self.threads} thread(s)")
+
+
+class AddressRunner(_DaskRunner):
+    """Use the workers of an existing Dask scheduler (``--scheduler-address``)."""
+
+    name = "scheduler"
+
+    def __init__(self, address: str, threads: int | None = None):
+        self.address = address
+        self.threads = threads
+        self._client_obj = None
+
+    def _client(self):
+        from distributed import Client
+
+        self._client_obj = Client(self.address)
+        return self._client_obj
+
+    def _close(self) -> None:
+        if self._client_obj is not None:
+            self._client_obj.close()
+        self._client_obj = None
+
+    def describe(self) -> str:
+        return f"Dask scheduler at {self.address}"
+
+
+def make_slurm_cluster(config: Mapping[str, Any], **overrides: Any):
+    """A ``dask_jobqueue.SLURMCluster`` from the batch parameters (nothing is submitted).
+
+    Uses ``partition`` (queue), ``ncpus`` (cores of each job), ``memory``, ``wall_time``,
+    ``job_extra_directives`` (extra ``#SBATCH`` lines), ``prefix`` (a shell line run before
+    the worker starts, e.g. environment activation) and ``slurm_log_directory``.  Each job
+    runs one worker process that takes one session at a time (Dask resource
+    ``extract=1``) and gives it all the job's cores.
+
+    Parameters
+    ----------
+    config : mapping
+        Batch parameters (a :class:`~moseq2_extract.config.Config` or dict).
+    **overrides
+        Passed to ``SLURMCluster`` over the derived arguments.
+    """
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError:
+        raise ConfigError("--cluster-type slurm needs dask-jobqueue: pip install "
+                          "'moseq2-extract[dask]'") from None
+    cores = max(1, int(config.get("ncpus") or 1))
+    directives = []
+    for d in config.get("job_extra_directives") or []:
+        d = str(d).strip()
+        if d:
+            directives.append(d if d.startswith("-") else f"--{d}")
+    prologue = [str(config["prefix"]).strip().rstrip(";")] if config.get("prefix") else []
+    kwargs: dict[str, Any] = {
+        "queue": str(config.get("partition") or "short"),
+        "cores": cores,
+        "processes": 1,
+        "memory": str(config.get("memory") or "5GB"),
+        "walltime": str(config.get("wall_time") or "3:00:00"),
+        "job_name": "moseq2-extract",
+        "job_extra_directives": directives,
+        "job_script_prologue": prologue,
+        "worker_extra_args": ["--resources", "extract=1"],
+        "python": sys.executable,
+        "scheduler_options": {"dashboard_address": ":0"},
+    }
+    if config.get("slurm_log_directory"):
+        kwargs["log_directory"] = str(config["slurm_log_directory"])
+    kwargs.update(overrides)
+    return SLURMCluster(**kwargs)
+
+
+def slurm_job_script(config: Mapping[str, Any]) -> str:
+    """The job script dask-jobqueue would submit for ``config`` (nothing is submitted)."""
+    cluster = make_slurm_cluster(config)
+    try:
+        return cluster.job_script()
+    finally:
+        cluster.close()
+
+
+class SlurmDaskRunner(_DaskRunner):
+    """Run sessions on SLURM jobs started by ``dask_jobqueue.SLURMCluster``.
+
+    Parameters
+    ----------
+    config : mapping
+        Batch parameters (see :func:`make_slurm_cluster`).
+    max_jobs : int
+        SLURM jobs requested at once (0: one per session).
+    """
+
+    name = "slurm"
+    resources = {"extract": 1}
+
+    def __init__(self, config: Mapping[str, Any], max_jobs: int = 0, **cluster_kwargs: Any):
+        self.config = dict(config)
+        self.max_jobs = int(max_jobs)
+        self.threads = max(1, int(self.config.get("ncpus") or 1))
+        self.cluster_kwargs = cluster_kwargs
+        self._cluster = None
+        self._client_obj = None
+
+    def _client(self):
+        from distributed import Client
+
+        self._cluster = make_slurm_cluster(self.config, **self.cluster_kwargs)
+        self._client_obj = Client(self._cluster)
+        return self._client_obj
+
+    def _n_slurm_jobs(self, n_jobs: int) -> int:
+        return n_jobs if self.max_jobs <= 0 else min(self.max_jobs, n_jobs)
+
+    def _preflight(self) -> None:
+        """``sbatch --test-only`` on the job script: a submission SLURM would refuse (unknown
+        partition, more memory or time than allowed, ...) fails here, at once, with
+        SLURM's own message, instead of leaving the batch waiting for workers."""
+        import subprocess
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as fh:
+            fh.write(self._cluster.job_script())
+            script = fh.name
+        try:
+            proc = subprocess.run(["sbatch", "--test-only", script], capture_output=True,
+                                  text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise SubmissionError(f"cannot run sbatch: {err}") from None
+        finally:
+            os.unlink(script)
+        if proc.returncode != 0:
+            lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines()
+                     if ln.strip()]
+            reason = next((ln for ln in lines if "error" in ln.lower()),
+                          lines[0] if lines else f"exit status {proc.returncode}")
+            raise SubmissionError(f"SLURM would refuse the jobs: {reason}")
+
+    def _prepare(self, client, n_jobs: int) -> None:
+        jobs = self._n_slurm_jobs(n_jobs)
+        self._preflight()
+        logger.info("submitting %d SLURM job(s)", jobs)
+        self._cluster.scale(jobs=jobs)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # wait until sbatch has answered for each job
+            started = list(self._cluster.workers.values())
+            if len(started) >= jobs:
+                if not any(getattr(w, "job_id", None) for w in started):
+                    raise SubmissionError("SLURM refused every job submission (see the "
+                                          "error above)")
+                return
+            time.sleep(0.2)
+
+    def _slots(self, client, n_jobs: int) -> int:
+        return self._n_slurm_jobs(n_jobs)
+
+    def _close(self) -> None:
+        if self._client_obj is not None:
+            self._client_obj.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self._client_obj = self._cluster = None
+
+    def describe(self) -> str:
+        c = self.config
+        return (f"SLURM via dask-jobqueue: partition {c.get('partition')}, "
+                f"{max(1, int(c.get('ncpus') or 1))} core(s), {c.get('memory')}, "
+                f"{c.get('wall_time')} per job")
+
+
+def make_runner(config: Config | Mapping[str, Any], n_jobs: int):
+    """The runner the batch parameters ask for.
+
+    * ``scheduler_address`` set: :class:`AddressRunner`;
+    * ``cluster_type: slurm``: :class:`SlurmDaskRunner`;
+    * ``local_workers: 1``: :class:`InProcessRunner` (sequential, no Dask);
+    * otherwise a :class:`LocalDaskRunner` sized by :func:`plan_local_cluster`.
+
+    Extractions whose ``workers`` is 0 get ``cores / sessions at once`` threads.
+    """
+    get = config.get
+    if get("scheduler_address"):
+        threads = int(get("workers") or 0) or None
+        return AddressRunner(str(get("scheduler_address")), threads=threads)
+    if str(get("cluster_type") or "local") == "slurm":
+        return SlurmDaskRunner(config, max_jobs=int(get("slurm_jobs") or 0))
+    n_workers, threads = plan_local_cluster(n_jobs, requested=int(get("local_workers") or 0))
+    if n_workers <= 1 and int(get("local_workers") or 0) == 1:
+        return InProcessRunner(threads=threads)
+    return LocalDaskRunner(n_workers, threads=threads)

@@ -1,0 +1,299 @@
+"""Commands of the batch layer: ``batch-extract``, ``aggregate-results``,
+``generate-index``, ``agg-to-index``, ``copy-h5-metadata-to-yaml``,
+``convert-raw-to-avi``, ``copy-slice`` (and ``download-flip-file`` when the main CLI does
+not define it).
+
+:func:`register` adds them to the ``moseq2-extract`` click group.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from . import config as cfg
+from .cli_options import merged_config, schema_options
+from .errors import ExtractionError
+
+BATCH_GROUPS = (cfg.ROI, cfg.VIDEO, cfg.EXTRACT, cfg.ENGINE, cfg.BATCH)
+# batch-extract binds -c to --ncpus (spec 1.0), so --crop-size has no short flag there
+BATCH_SHORTS = {"crop_size": None, "ncpus": "-c"}
+
+
+def _fail(err: Exception, code: int = 1) -> None:
+    click.echo(f"Error: {err}", err=True)
+    sys.exit(code)
+
+
+def _quiet_dask() -> None:
+    """Dask logs every worker start and stop at INFO level: keep them out of the terminal
+    unless ``-v`` was given (its loggers are configured when it is imported, so import it
+    first)."""
+    if logging.getLogger().getEffectiveLevel() <= logging.INFO:
+        return
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return
+    for name in ("distributed", "dask_jobqueue", "tornado"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+# ------------------------------------------------------------------------------------------
+# batch-extract
+# ------------------------------------------------------------------------------------------
+@click.command("batch-extract",
+               help="Extract every session under INPUT_FOLDER, in parallel (local Dask "
+                    "cluster by default, SLURM with --cluster-type slurm).")
+@click.argument("input_folder", type=click.Path(exists=True, file_okay=False))
+@schema_options(BATCH_GROUPS, shorts=BATCH_SHORTS)
+@click.pass_context
+def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
+    from .batch.discovery import find_sessions
+    from .batch.jobs import FAILED, plan_jobs, summary_table, write_sbatch_script
+    from .batch.runners import make_runner
+
+    config = merged_config(ctx, values)
+    try:
+        sessions = find_sessions(input_folder, config.extensions, output_dir=config.output_dir,
+                                 bg_roi_index=int(config.bg_roi_index))
+        jobs, skipped = plan_jobs(sessions, config)
+    except ExtractionError as err:
+        _fail(err, 2)
+    click.echo(f"Found {len(sessions)} session(s) under {input_folder}: {len(jobs)} to "
+               f"extract, {len(skipped)} skipped")
+    if not jobs:
+        if skipped:
+            click.echo(summary_table(skipped, root=input_folder))
+        return
+
+    if config.cluster_type == "slurm" and config.slurm_submit == "script":
+        script = Path(input_folder) / config.extract_out_script
+        script, lines = write_sbatch_script(jobs, script, config)
+        if config.get_cmd:
+            click.echo(f"Wrote {len(lines)} command(s) to {script}:")
+            for line in lines:
+                click.echo(line)
+        if config.run_cmd:
+            failed = 0
+            for line in lines:
+                proc = subprocess.run(line, shell=True, check=False)  # noqa: S602 - user's own
+                failed += proc.returncode != 0
+            if failed:
+                _fail(RuntimeError(f"{failed} of {len(lines)} submission(s) failed"))
+        return
+    if config.cluster_type == "slurm" and not config.scheduler_address \
+            and shutil.which("sbatch") is None:
+        _fail(click.UsageError("--cluster-type slurm: sbatch is not on PATH (use "
+                               "--slurm-submit script to only write the commands)"), 2)
+
+    _quiet_dask()
+    try:
+        runner = make_runner(config, len(jobs))
+    except ExtractionError as err:
+        _fail(err, 2)
+    click.echo(f"Running on {runner.describe()}")
+    total = len(jobs)
+    done = [0]
+
+    def report(result) -> None:
+        done[0] += 1
+        what = (f"{result.n_frames} frames in {result.seconds:.1f} s"
+                if result.status == "done" else (result.error or ""))
+        where = f" [{result.host}/{result.worker}]" if result.host else ""
+        click.echo(f"[{done[0]}/{total}] {result.status:<7} {result.input_file}: {what}{where}",
+                   err=result.status == FAILED)
+
+    try:
+        results = runner.run(jobs, on_result=report)
+    except ExtractionError as err:
+        _fail(err)
+    ordered = sorted(skipped + results, key=lambda r: r.input_file)
+    click.echo("")
+    click.echo(summary_table(ordered, root=input_folder))
+    failures = [r for r in results if r.status == FAILED]
+    for r in failures:
+        click.echo(f"FAILED {r.input_file}: {r.error}", err=True)
+    if failures:
+        sys.exit(1)
+
+
+# ------------------------------------------------------------------------------------------
+# aggregation and indexes
+# ------------------------------------------------------------------------------------------
+@click.command("aggregate-results",
+               help="Copy finished extractions into one folder with descriptive names and "
+                    "write moseq2-index.yaml.")
+@click.option("-i", "--input-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder searched recursively for results (default: current directory)")
+@click.option("-f", "--format", "format_", default="{start_time}_{session_name}_{subject_name}",
+              show_default=True, help="File-name format over snake_cased metadata keys")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=None,
+              help="Destination (default: ./aggregate_results)")
+@click.option("--mouse-threshold", type=float, default=0.0, show_default=True,
+              help="Keep sessions whose mean crop height (first 1000 frames) exceeds this (mm)")
+def aggregate_results(input_dir: str | None, format_: str, output_dir: str | None,
+                      mouse_threshold: float) -> None:
+    from .batch.aggregate import aggregate_results as run
+
+    input_dir = input_dir or os.getcwd()
+    output_dir = output_dir or os.path.join(os.getcwd(), "aggregate_results")
+    try:
+        index = run(input_dir, format=format_, output_dir=output_dir,
+                    mouse_threshold=mouse_threshold)
+    except ExtractionError as err:
+        _fail(err)
+    n = len(list(Path(output_dir).glob("*.h5")))
+    click.echo(f"Aggregated {n} session(s) into {output_dir}; index: {index}")
+
+
+@click.command("generate-index", help="Write moseq2-index.yaml listing the extracted sessions.")
+@click.option("-i", "--input-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder searched recursively (default: current directory)")
+@click.option("-o", "--output-file", type=click.Path(dir_okay=False), default=None,
+              help="Index file (default: ./moseq2-index.yaml)")
+def generate_index(input_dir: str | None, output_file: str | None) -> None:
+    from .batch.index import generate_index as run
+
+    input_dir = input_dir or os.getcwd()
+    output_file = output_file or os.path.join(os.getcwd(), "moseq2-index.yaml")
+    try:
+        path = run(input_dir, output_file)
+    except ExtractionError as err:
+        _fail(err)
+    click.echo(f"Index file: {path} was successfully generated.")
+
+
+@click.command("agg-to-index",
+               help="Write moseq2-index.yaml (next to the folder) from an aggregate folder.")
+@click.option("-i", "--input-dir", type=click.Path(file_okay=False), default=None,
+              help="Aggregate folder (default: ./aggregate_results)")
+def agg_to_index(input_dir: str | None) -> None:
+    from .batch.index import index_from_aggregate
+
+    input_dir = input_dir or os.path.join(os.getcwd(), "aggregate_results")
+    try:
+        path = index_from_aggregate(input_dir)
+    except ExtractionError as err:
+        _fail(err)
+    click.echo(f"Index file: {path} was successfully generated.")
+
+
+@click.command("copy-h5-metadata-to-yaml",
+               help="Copy an h5 metadata group into the status yaml of every finished session.")
+@click.option("-i", "--input-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder searched recursively (default: current directory)")
+@click.option("--h5-metadata-path", default="/metadata/acquisition", show_default=True,
+              help="Group of the results file to copy")
+def copy_h5_metadata_to_yaml(input_dir: str | None, h5_metadata_path: str) -> None:
+    from .batch.index import copy_h5_metadata_to_yaml as run
+
+    updated = run(input_dir or os.getcwd(), h5_metadata_path)
+    click.echo(f"Updated {len(updated)} status file(s).")
+
+
+# ------------------------------------------------------------------------------------------
+# conversion
+# ------------------------------------------------------------------------------------------
+def _video_options(func):
+    func = click.option("-m", "--mapping", default="DEPTH", show_default=True,
+                        help="Video stream to read: a stream title or an index")(func)
+    func = click.option("-t", "--threads", type=int, default=8, show_default=True,
+                        help="Encoder / decoder threads")(func)
+    func = click.option("--delete", is_flag=True,
+                        help="Delete the input after the copy was verified bit-exact")(func)
+    func = click.option("--fps", type=float, default=30.0, show_default=True,
+                        help="Frame rate written to the output")(func)
+    func = click.option("-b", "--chunk-size", type=int, default=3000, show_default=True,
+                        help="Frames per read / write / verification batch")(func)
+    return func
+
+
+def _mapping(value: str) -> str | int:
+    return int(value) if value.strip().lstrip("-").isdigit() else value
+
+
+@click.command("convert-raw-to-avi",
+               help="Losslessly compress a depth recording to FFV1 .avi, verified bit-exact.")
+@click.argument("input_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output-file", type=click.Path(dir_okay=False), default=None,
+              help="Output (default: <input dir>/<input stem>.avi)")
+@_video_options
+def convert_raw_to_avi(input_file: str, output_file: str | None, chunk_size: int, fps: float,
+                       delete: bool, threads: int, mapping: str) -> None:
+    from .batch.jobs import convert_to_avi
+
+    try:
+        out = convert_to_avi(input_file, output_file, chunk_size=chunk_size, fps=fps,
+                             delete=delete, threads=threads, mapping=_mapping(mapping))
+    except ExtractionError as err:
+        _fail(err)
+    click.echo(f"Wrote {out} (verified identical to the input)"
+               + ("; input deleted" if delete else ""))
+
+
+@click.command("copy-slice", help="Copy a range of frames of a depth recording losslessly.")
+@click.argument("input_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output-file", type=click.Path(dir_okay=False), default=None,
+              help="Output: .avi = FFV1, any other extension = raw uint16 "
+                   "(default: <input dir>/<input stem>.avi)")
+@click.option("-c", "--copy-slice", "copy_slice", type=int, nargs=2, default=(0, 1000),
+              show_default=True, help="Frame range [start, end) (end clipped to the length)")
+@_video_options
+def copy_slice(input_file: str, output_file: str | None, copy_slice: tuple[int, int],
+               chunk_size: int, fps: float, delete: bool, threads: int, mapping: str) -> None:
+    from .batch.jobs import _default_output, copy_frames
+
+    out = Path(output_file) if output_file else _default_output(Path(input_file))
+    if out.exists():
+        answer = click.prompt(f"Press ENTER to overwrite {out}, anything else to stop",
+                              default="", show_default=False, err=True)
+        if answer.strip():
+            return
+    try:
+        path = copy_frames(input_file, out, frames=(copy_slice[0], copy_slice[1]),
+                           chunk_size=chunk_size, fps=fps, threads=threads,
+                           mapping=_mapping(mapping), delete=delete)
+    except ExtractionError as err:
+        _fail(err)
+    click.echo(f"Wrote frames {copy_slice[0]}-{copy_slice[1]} to {path} (verified)"
+               + ("; input deleted" if delete else ""))
+
+
+@click.command("download-flip-file",
+               help="Download a flip classifier and record it in CONFIG_FILE.")
+@click.argument("config_file", type=click.Path(exists=True, dir_okay=False),
+                default="config.yaml")
+@click.option("--output-dir", type=click.Path(file_okay=False), default=None,
+              help="Download folder (default: current directory)")
+@click.option("--selection", type=int, default=None,
+              help="Index of the classifier (skips the menu)")
+def download_flip_file(config_file: str, output_dir: str | None, selection: int | None) -> None:
+    from .helpers.wrappers import FLIP_CLASSIFIERS, flip_file_wrapper
+
+    if selection is None:
+        for i, (label, _) in enumerate(FLIP_CLASSIFIERS):
+            click.echo(f"[{i}] {label}")
+        selection = click.prompt("Enter the number of the classifier", type=int)
+    try:
+        path = flip_file_wrapper(config_file, output_dir or os.getcwd(), selected_flip=selection)
+    except (ExtractionError, OSError, ValueError) as err:
+        _fail(err)
+    click.echo(f"Downloaded {path}; flip_classifier updated in {config_file}")
+
+
+COMMANDS = (batch_extract, aggregate_results, generate_index, agg_to_index,
+            copy_h5_metadata_to_yaml, convert_raw_to_avi, copy_slice, download_flip_file)
+
+
+def register(group: click.Group) -> None:
+    """Add the batch-layer commands to ``group`` (commands it already has are kept)."""
+    for command in COMMANDS:
+        if command.name not in group.commands:
+            group.add_command(command)

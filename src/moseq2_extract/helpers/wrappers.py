@@ -1,0 +1,258 @@
+"""``moseq2_extract.helpers.wrappers``: one call per command of the original (spec 6.3)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import urllib.request
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..batch.aggregate import aggregate_results
+from ..batch.index import (
+    copy_h5_metadata_to_yaml,
+    generate_index,
+    index_from_aggregate,
+)
+from ..batch.jobs import convert_to_avi, copy_frames
+from ..config import dump_yaml, read_config_file
+from ..errors import ConfigError, FlipClassifierError
+from .data import config_from_dict
+
+logger = logging.getLogger(__name__)
+
+FLIP_CLASSIFIERS: tuple[tuple[str, str], ...] = (
+    ("large mice with fibers (K2)",
+     "https://moseq-data.s3.amazonaws.com/flip-classifiers/"
+     "flip_classifier_k2_largemicewithfiber.npz"),
+    ("adult male c57s (K2)",
+     "https://moseq-data.s3.amazonaws.com/flip-classifiers/"
+     "flip_classifier_k2_c57_10to13weeks.npz"),
+    ("mice with Inscopix cables (K2)",
+     "https://moseq-data.s3.amazonaws.com/flip-classifiers/flip_classifier_k2_inscopix.npz"),
+    ("adult male c57s (Azure)",
+     "https://moseq-data.s3.amazonaws.com/flip-classifiers/flip_classifier_azure_temp.npz"),
+)
+"""(label, URL) of the downloadable flip classifiers (spec 1.10)."""
+
+__all__ = [
+    "FLIP_CLASSIFIERS",
+    "aggregate_extract_results_wrapper",
+    "convert_raw_to_avi_wrapper",
+    "copy_h5_metadata_to_yaml_wrapper",
+    "copy_slice_wrapper",
+    "extract_wrapper",
+    "flip_file_wrapper",
+    "generate_index_from_agg_res_wrapper",
+    "generate_index_wrapper",
+    "get_roi_wrapper",
+    "validate_flip_classifier",
+]
+
+
+def copy_h5_metadata_to_yaml_wrapper(input_dir: str | os.PathLike,
+                                     h5_metadata_path: str = "/metadata/acquisition") -> None:
+    """Copy the h5 group ``h5_metadata_path`` into the ``metadata`` of every complete,
+    non-skipped status yaml under ``input_dir`` (each rewritten atomically in place)."""
+    copy_h5_metadata_to_yaml(input_dir, h5_metadata_path)
+
+
+def generate_index_wrapper(input_dir: str | os.PathLike, output_file: str | os.PathLike
+                           ) -> str:
+    """Index every complete extraction under ``input_dir``; returns ``output_file``."""
+    generate_index(input_dir, output_file)
+    return str(output_file)
+
+
+def aggregate_extract_results_wrapper(input_dir: str | os.PathLike, format: str,
+                                      output_dir: str | os.PathLike,
+                                      mouse_threshold: float = 0.0) -> str:
+    """Aggregate finished extractions into ``output_dir`` (spec 5.5); returns the index
+    path ``<input_dir>/moseq2-index.yaml``."""
+    return str(aggregate_results(input_dir, format=format, output_dir=output_dir,
+                                 mouse_threshold=mouse_threshold))
+
+
+def generate_index_from_agg_res_wrapper(input_dir: str | os.PathLike) -> None:
+    """``agg-to-index``: write ``<parent of input_dir>/moseq2-index.yaml``."""
+    index_from_aggregate(input_dir)
+
+
+def get_roi_wrapper(input_file: str | os.PathLike, config_data: MutableMapping[str, Any],
+                    output_dir: str | os.PathLike | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Background, floor and ROI of one recording, with the proc/ images written.
+
+    ``config_data`` is updated (as the original does) with ``output_dir`` (the resolved
+    folder), ``finfo`` (file, dims, fps, nframes), the effective ``bg_roi_depth_range``,
+    ``true_depth`` and the camera preset's ``pixel_format`` / ``movie_dtype``.
+
+    Returns
+    -------
+    (roi, bground_im, first_frame)
+        ``(H, W)`` bool, ``(H, W)`` float32 mm, ``(1, H, W)`` uint16.
+    """
+    from ..camera import detect_camera
+    from ..io.session import load_session
+    from ..pipeline import resolve_output_dir
+    from ..session_roi import find_session_roi
+
+    config = config_from_dict(config_data)
+    session = load_session(input_file, mapping=config.mapping)
+    camera = detect_camera(input_file, config.camera_type,
+                           (session.info.width, session.info.height))
+    out = resolve_output_dir(input_file, output_dir if output_dir is not None
+                             else config_data.get("output_dir"))
+    with session.open_reader(threads=config.threads) as reader:
+        arena = find_session_roi(reader, config, out, camera=camera, nframes=session.nframes)
+    info = session.info
+    config_data.update({
+        "output_dir": str(out),
+        "finfo": {"file": str(info.path), "dims": [info.width, info.height],
+                  "fps": float(info.fps), "nframes": int(session.nframes)},
+        "bg_roi_depth_range": [float(v) for v in arena.depth_range],
+        "true_depth": float(arena.true_depth),
+        "pixel_format": camera.pixel_format,
+        "movie_dtype": camera.movie_dtype,
+    })
+    return arena.roi, arena.background, arena.first_frame[None]
+
+
+def validate_flip_classifier(config_data: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` when the configured flip classifier was trained for another
+    crop size; return silently when no classifier is set, or it is missing / unloadable
+    (the extraction reports those)."""
+    from ..extract.flip_classifier import load_flip_classifier
+
+    path = config_data.get("flip_classifier")
+    if not path or not Path(path).is_file():
+        return
+    try:
+        clf = load_flip_classifier(path)
+    except FlipClassifierError:
+        return
+    crop = config_data.get("crop_size", (80, 80))
+    n_features = int(getattr(clf, "n_features_", getattr(clf, "n_features_in_", 0)) or 0)
+    if n_features and n_features != int(crop[0]) * int(crop[1]):
+        raise FlipClassifierError(
+            f"{path}: flip classifier expects {n_features} features but crop_size "
+            f"{crop[0]}x{crop[1]} gives {int(crop[0]) * int(crop[1])}; use a classifier "
+            "trained for this crop size or change crop_size")
+
+
+def extract_wrapper(input_file: str | os.PathLike, output_dir: str | os.PathLike | None,
+                    config_data: Mapping[str, Any], num_frames: int | None = None,
+                    skip: bool = False) -> str | None:
+    """Extract one recording.
+
+    Parameters
+    ----------
+    input_file : path-like
+    output_dir : path-like or None
+        Output folder (None: ``config_data['output_dir']``, default ``proc``, next to the
+        input).
+    config_data : mapping
+        Parameters.
+    num_frames : int, optional
+        Extract only the first N frames.
+    skip : bool
+        Do nothing when the results are already complete.
+
+    Returns
+    -------
+    str or None
+        The output folder, or None when skipped.
+
+    Raises
+    ------
+    ExtractionError
+        On bad input.
+    """
+    from ..extract.flip_classifier import load_flip_model
+    from ..pipeline import extract_session
+
+    changes: dict[str, Any] = {"skip_completed": bool(skip)}
+    if num_frames is not None:
+        changes["num_frames"] = int(num_frames)
+    config = config_from_dict(config_data, **changes)
+    validate_flip_classifier(config)
+    outcome = extract_session(input_file, config, output_dir=output_dir,
+                              flip_model=load_flip_model(config))
+    if outcome.skipped:
+        return None
+    if config.compress and Path(input_file).suffix.lower() == ".dat":
+        convert_to_avi(input_file, chunk_size=int(config.compress_chunk_size),
+                       fps=float(config.fps), threads=int(config.compress_threads))
+    return str(outcome.output_dir)
+
+
+def flip_file_wrapper(config_file: str | os.PathLike, output_dir: str | os.PathLike,
+                      selected_flip: int | None = None) -> str:
+    """Download flip classifier ``selected_flip`` (index into :data:`FLIP_CLASSIFIERS`)
+    into ``output_dir`` and set ``flip_classifier`` in ``config_file``.
+
+    A failure to update the config is logged, not raised (as in the original).
+
+    Returns
+    -------
+    str
+        The downloaded file.
+
+    Raises
+    ------
+    ConfigError
+        When ``selected_flip`` is missing or out of range.
+    OSError
+        When the download fails (nothing is left behind).
+    """
+    if selected_flip is None or not 0 <= int(selected_flip) < len(FLIP_CLASSIFIERS):
+        choices = ", ".join(f"{i}: {label}" for i, (label, _) in enumerate(FLIP_CLASSIFIERS))
+        raise ConfigError(f"selected_flip must be one of {choices}; got {selected_flip!r}")
+    label, url = FLIP_CLASSIFIERS[int(selected_flip)]
+    out_dir = Path(output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / url.rsplit("/", 1)[-1]
+    tmp = target.with_name(f".{target.name}.partial")
+    try:
+        urllib.request.urlretrieve(url, tmp)  # noqa: S310 - fixed https URLs
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    logger.info("downloaded %s (%s)", target, label)
+    try:
+        data = read_config_file(config_file) if Path(config_file).is_file() else {}
+        data["flip_classifier"] = str(target)
+        cfg_path = Path(config_file)
+        part = cfg_path.with_name(f".{cfg_path.name}.partial")
+        part.write_text(dump_yaml(data))
+        part.replace(cfg_path)
+    except (OSError, ConfigError) as err:
+        logger.error("could not record the classifier in %s: %s", config_file, err)
+    return str(target)
+
+
+def convert_raw_to_avi_wrapper(input_file: str | os.PathLike,
+                               output_file: str | os.PathLike | None = None,
+                               chunk_size: int = 3000, fps: float = 30.0, delete: bool = False,
+                               threads: int = 8, mapping: str | int = "DEPTH") -> str:
+    """Losslessly compress a recording to FFV1 ``.avi``, verified frame by frame before
+    anything is renamed or (with ``delete``) removed; returns the output path."""
+    return str(convert_to_avi(input_file, output_file, chunk_size=chunk_size, fps=fps,
+                              delete=delete, threads=threads, mapping=mapping))
+
+
+def copy_slice_wrapper(input_file: str | os.PathLike, output_file: str | os.PathLike | None,
+                       copy_slice: tuple[int, int] = (0, 1000), chunk_size: int = 3000,
+                       fps: float = 30.0, delete: bool = False, threads: int = 8,
+                       mapping: str | int = "DEPTH") -> str:
+    """Copy frames ``[copy_slice[0], copy_slice[1])`` losslessly (``.avi``: FFV1, other
+    extensions: raw uint16), verified before renaming; returns the output path."""
+    return str(copy_frames(input_file, output_file, frames=(int(copy_slice[0]),
+                                                            int(copy_slice[1])),
+                           chunk_size=chunk_size, fps=fps, threads=threads, mapping=mapping,
+                           delete=delete))
