@@ -153,16 +153,16 @@ def demo(directory: str, frames: int, fmt: str, seed: int) -> None:
     click.echo(report)
 
 
-def _register_optional_commands() -> None:
-    """Commands of the batch layer live in their own module."""
-    try:
-        from .cli_batch import register
-    except ImportError:  # pragma: no cover - the batch layer is part of the package
-        return
-    register(cli)
+def _register_commands() -> None:
+    """Flip-classifier and batch-layer commands live in their own modules."""
+    from .cli_batch import register as register_batch
+    from .cli_flip import register as register_flip
+
+    register_flip(cli)
+    register_batch(cli)
 
 
-_register_optional_commands()
+_register_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -226,7 +226,11 @@ def _stream(reader, session: Session, arena: SessionRoi, config: Config, camera,
     roi_box = np.ascontiguousarray(arena.roi[y0:y1, x0:x1])
     assembler = SequenceAssembler(camera=camera, true_depth=arena.true_depth,
                                   box_origin=(x0, y0), lag=HEADING_LAG,
-                                  flip_model=flip_model)
+                                  flip_model=flip_model,
+                                  centroid_hampel=(int(config.centroid_hampel_span),
+                                                   float(config.centroid_hampel_sig)),
+                                  angle_hampel=(int(config.angle_hampel_span),
+                                                float(config.angle_hampel_sig)))
     workers = int(config.workers) or (os.cpu_count() or 1)
     halo = params.temporal_halo
     block = max(1, min(BLOCK, int(config.chunk_size)))

@@ -86,3 +86,22 @@ def test_outputs_and_status(extracted):
     with h5py.File(out.h5_path, "r") as f:
         assert f["metadata/uuid"][()].decode() == status["uuid"]
         assert len(f["timestamps"]) == N
+
+
+def test_hampel_filters_whole_recording_independent_of_chunks(extracted, tmp_path):
+    from moseq2_extract.extract.hampel import hampel
+
+    depth, out = extracted
+    cfg = {"centroid_hampel_span": 5, "centroid_hampel_sig": 1.0,
+           "angle_hampel_span": 7, "angle_hampel_sig": 1.0}
+    a = extract_session(depth, make_config({**cfg, "chunk_size": 100}),
+                        output_dir=tmp_path / "a")
+    b = extract_session(depth, make_config({**cfg, "chunk_size": 1000}),
+                        output_dir=tmp_path / "b")
+    ra, rb, raw = read_all(a.h5_path), read_all(b.h5_path), read_all(out.h5_path)
+    for key in ra:
+        np.testing.assert_array_equal(ra[key], rb[key], err_msg=key)
+    expected = hampel(raw["centroid_x_px"], span=5, sig=1.0)
+    np.testing.assert_allclose(ra["centroid_x_px"], expected.astype(np.float32))
+    assert (ra["centroid_x_px"] != raw["centroid_x_px"]).sum() > 0
+    np.testing.assert_array_equal(ra["frames"], raw["frames"])

@@ -14,13 +14,14 @@ depend on the chunk size.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
 
 from ..camera import CameraModel
 from .chunk import FrameMeasures
+from .hampel import hampel
 from .heading import (
     HeadingSmoother,
     HeightReference,
@@ -161,6 +162,11 @@ class SequenceAssembler:
         classifier's probabilities, applied across chunk boundaries.
     use_heading : bool
         If False, no heading correction (crops keep the moment orientation).
+    centroid_hampel, angle_hampel : (span, sig)
+        Hampel filters of the centroid (x and y) and of the body axis (span 0 = off).  The
+        windows reach into neighbouring blocks (the heading look-ahead keeps enough frames
+        pending), so results do not depend on the chunk size.  Crops stay cut at the
+        measured centroid.
     """
 
     camera: CameraModel
@@ -169,7 +175,10 @@ class SequenceAssembler:
     lag: int = 300
     flip_model: FlipModel | None = None
     use_heading: bool = True
+    centroid_hampel: tuple[int, float] = (0, 3.0)
+    angle_hampel: tuple[int, float] = (0, 3.0)
     _smoother: HeadingSmoother = field(init=False)
+    _hampel_hist: tuple = (np.zeros(0), np.zeros(0), np.zeros(0))  # raw x, y, axis
     _heights: HeightReference = field(default_factory=HeightReference)
     _pending: list = field(default_factory=list)  # (frame_index, measures, axis, box, odd)
     _last_axis: float | None = None
@@ -316,11 +325,39 @@ class SequenceAssembler:
         done = 0
         while self._pending and done + len(self._pending[0][0]) <= len(flips):
             idx, m, theta, box, odd = self._pending.pop(0)
+            m, theta = self._hampel(m, theta)
             take = slice(done, done + len(idx))
             out.append(self._finish(idx, m, theta, box, odd, flips[take], conf[take]))
             done += len(idx)
         self._decided = [(flips[done:], conf[done:])]
         return out
+
+    def _hampel(self, m: FrameMeasures, theta: np.ndarray) -> tuple[FrameMeasures, np.ndarray]:
+        """Hampel-filter centroid and axis of the block just taken from the queue."""
+        spans = (int(self.centroid_hampel[0]), int(self.angle_hampel[0]))
+        half = max(spans) // 2
+        if half == 0:
+            return m, theta
+        ahead = self._lookahead(half)
+        raw = (m.x, m.y, theta)
+        before = self._hampel_hist
+        sig_c, sig_a = float(self.centroid_hampel[1]), float(self.angle_hampel[1])
+        x = hampel(m.x, span=spans[0], sig=sig_c, before=before[0], after=ahead[0])
+        y = hampel(m.y, span=spans[0], sig=sig_c, before=before[1], after=ahead[1])
+        axis = hampel(theta, span=spans[1], sig=sig_a, before=before[2], after=ahead[2])
+        self._hampel_hist = tuple(np.concatenate([b, r])[-half:] for b, r in zip(before, raw))
+        return replace(m, x=x, y=y), axis
+
+    def _lookahead(self, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw x, y and axis of the next ``count`` pending frames."""
+        xs, ys, axes = [np.zeros(0)], [np.zeros(0)], [np.zeros(0)]
+        for _, m, theta, _, _ in self._pending:
+            xs.append(m.x)
+            ys.append(m.y)
+            axes.append(theta)
+            if sum(len(a) for a in axes) >= count:
+                break
+        return tuple(np.concatenate(v)[:count] for v in (xs, ys, axes))
 
     def _finish(self, idx, m: FrameMeasures, theta, box, odd, flips, conf) -> ChunkResult:
         # the measures belong to the assembler now: turn crops in place where the cut
