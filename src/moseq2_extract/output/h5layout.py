@@ -244,6 +244,27 @@ def _is_number(v: Any) -> bool:
         v, (bool, np.bool_))
 
 
+def _encode_scalar(value: Any) -> Any:
+    """A bool, int, float, str or path as the numpy value h5py stores; None otherwise.
+
+    bool -> numpy bool; int -> int64 (float64 beyond its range); float -> float64;
+    str / Path -> variable-length UTF-8 string.
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, Path):
+        value = str(value)
+    if isinstance(value, bool):
+        return np.bool_(value)
+    if isinstance(value, int):
+        return np.int64(value) if -(2**63) <= value < 2**63 else np.float64(value)
+    if isinstance(value, float):
+        return np.float64(value)
+    if isinstance(value, str):
+        return np.array(value, dtype=h5py.string_dtype("utf-8"))
+    return None
+
+
 def encode_acquisition_value(value: Any) -> Any:
     """Data for one ``/metadata/acquisition/<key>`` dataset (spec 5.1).
 
@@ -261,20 +282,11 @@ def encode_acquisition_value(value: Any) -> Any:
     numpy array or ``h5py.Empty``
         Pass it as ``data=`` to ``create_dataset``.
     """
-    if isinstance(value, np.generic):
-        value = value.item()
     if value is None:
         return h5py.Empty("f4")
-    if isinstance(value, (bool, np.bool_)):
-        return np.bool_(value)
-    if isinstance(value, int):
-        if -(2**63) <= value < 2**63:
-            return np.int64(value)
-        return np.float64(value)
-    if isinstance(value, float):
-        return np.float64(value)
-    if isinstance(value, str):
-        return np.array(value, dtype=h5py.string_dtype("utf-8"))
+    scalar = _encode_scalar(value)
+    if scalar is not None:
+        return scalar
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         return value
     if isinstance(value, (list, tuple, np.ndarray)):
@@ -323,22 +335,11 @@ def encode_parameter_value(value: Any) -> Any:
     subgroups (see :func:`write_parameters`).  Anything else (e.g. ragged lists) is stored
     as its JSON text with a logged warning (the original printed an error and skipped it).
     """
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, Path):
-        value = str(value)
     if value is None:
         return h5py.Empty(h5py.string_dtype("utf-8"))
-    if isinstance(value, (bool, np.bool_)):
-        return np.bool_(value)
-    if isinstance(value, int):
-        if -(2**63) <= value < 2**63:
-            return np.int64(value)
-        return np.float64(value)
-    if isinstance(value, float):
-        return np.float64(value)
-    if isinstance(value, str):
-        return np.array(value, dtype=h5py.string_dtype("utf-8"))
+    scalar = _encode_scalar(value)
+    if scalar is not None:
+        return scalar
     if isinstance(value, (list, tuple, np.ndarray)):
         try:
             arr = np.asarray(value)
