@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -66,16 +67,20 @@ def fresh_copy(src: Path, dst: Path) -> None:
                 shutil.copy2(item, target / item.name)
 
 
-def run_mode(mode: str, data: Path) -> tuple[float, str]:
+def run_mode(mode: str, data: Path) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds of the whole process tree (user + system), summary."""
     cmd = [sys.executable, "-m", "moseq2_extract.cli", "batch-extract", str(data),
            *MODES[mode]]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{mode} failed:\n{proc.stdout}\n{proc.stderr}")
     summary = [line for line in proc.stdout.splitlines() if "frames extracted" in line]
-    return wall, summary[-1] if summary else ""
+    return wall, cpu, summary[-1] if summary else ""
 
 
 def main() -> None:
@@ -103,16 +108,19 @@ def main() -> None:
             data = work / f"run_{mode}"
             fresh_copy(source, data)
             load = os.getloadavg()[0]
-            wall, summary = run_mode(mode, data)
-            rows.append((mode, rep, wall, total / wall, load, summary))
+            wall, cpu, summary = run_mode(mode, data)
+            rows.append((mode, rep, wall, cpu, load, summary))
             print(f"{mode:<11} rep {rep}: {wall:7.1f} s  {total / wall:7.1f} frames/s  "
-                  f"(load before {load:.1f})  {summary}", flush=True)
+                  f"cpu {cpu:6.1f} s  (load before {load:.1f})  {summary}", flush=True)
     print()
-    print(f"{'mode':<11} {'best s':>8} {'frames/s':>9} {'vs sequential':>14}")
+    print(f"{'mode':<11} {'best s':>8} {'frames/s':>9} {'vs sequential':>14} "
+          f"{'cpu s (min)':>12}")
     best = {m: min(r[2] for r in rows if r[0] == m) for m in args.modes}
+    cpu = {m: min(r[3] for r in rows if r[0] == m) for m in args.modes}
     for mode in args.modes:
         ratio = (best["sequential"] / best[mode]) if "sequential" in best else float("nan")
-        print(f"{mode:<11} {best[mode]:8.1f} {total / best[mode]:9.1f} {ratio:13.2f}x")
+        print(f"{mode:<11} {best[mode]:8.1f} {total / best[mode]:9.1f} {ratio:13.2f}x "
+              f"{cpu[mode]:12.1f}")
 
 
 if __name__ == "__main__":

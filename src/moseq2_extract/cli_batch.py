@@ -1,7 +1,6 @@
 """Commands of the batch layer: ``batch-extract``, ``aggregate-results``,
 ``generate-index``, ``agg-to-index``, ``copy-h5-metadata-to-yaml``,
-``convert-raw-to-avi``, ``copy-slice`` (and ``download-flip-file`` when the main CLI does
-not define it).
+``convert-raw-to-avi`` and ``copy-slice``.
 
 :func:`register` adds them to the ``moseq2-extract`` click group.
 """
@@ -49,8 +48,10 @@ def _quiet_dask() -> None:
 # batch-extract
 # ------------------------------------------------------------------------------------------
 @click.command("batch-extract",
-               help="Extract every session under INPUT_FOLDER, in parallel (local Dask "
-                    "cluster by default, SLURM with --cluster-type slurm).")
+               help="Extract every session under INPUT_FOLDER, in parallel: a local Dask "
+                    "cluster sized to the machine by default (--local-workers 1: one session "
+                    "after the other in this process), SLURM jobs with --cluster-type slurm, "
+                    "or the workers of --scheduler-address.")
 @click.argument("input_folder", type=click.Path(exists=True, file_okay=False))
 @schema_options(BATCH_GROUPS, shorts=BATCH_SHORTS)
 @click.pass_context
@@ -266,30 +267,8 @@ def copy_slice(input_file: str, output_file: str | None, copy_slice: tuple[int, 
                + ("; input deleted" if delete else ""))
 
 
-@click.command("download-flip-file",
-               help="Download a flip classifier and record it in CONFIG_FILE.")
-@click.argument("config_file", type=click.Path(exists=True, dir_okay=False),
-                default="config.yaml")
-@click.option("--output-dir", type=click.Path(file_okay=False), default=None,
-              help="Download folder (default: current directory)")
-@click.option("--selection", type=int, default=None,
-              help="Index of the classifier (skips the menu)")
-def download_flip_file(config_file: str, output_dir: str | None, selection: int | None) -> None:
-    from .helpers.wrappers import FLIP_CLASSIFIERS, flip_file_wrapper
-
-    if selection is None:
-        for i, (label, _) in enumerate(FLIP_CLASSIFIERS):
-            click.echo(f"[{i}] {label}")
-        selection = click.prompt("Enter the number of the classifier", type=int)
-    try:
-        path = flip_file_wrapper(config_file, output_dir or os.getcwd(), selected_flip=selection)
-    except (ExtractionError, OSError, ValueError) as err:
-        _fail(err)
-    click.echo(f"Downloaded {path}; flip_classifier updated in {config_file}")
-
-
 COMMANDS = (batch_extract, aggregate_results, generate_index, agg_to_index,
-            copy_h5_metadata_to_yaml, convert_raw_to_avi, copy_slice, download_flip_file)
+            copy_h5_metadata_to_yaml, convert_raw_to_avi, copy_slice)
 
 
 def register(group: click.Group) -> None:

@@ -86,8 +86,9 @@ def find_session_roi(
         background = read_image(bg_file).astype(np.float32)
         logger.info("using the existing background %s", bg_file)
     else:
-        background = compute_background(reader, frame_stride=int(config.frame_stride),
-                                        med_scale=int(config.med_scale), nframes=nframes)
+        background = _stored(bg_file, compute_background(
+            reader, frame_stride=int(config.frame_stride), med_scale=int(config.med_scale),
+            nframes=nframes))
     if config.manual_set_depth_range:
         depth_range = tuple(float(v) for v in config.bg_roi_depth_range)
     else:
@@ -120,8 +121,7 @@ def find_session_roi(
                        "were found")
     roi = rois[index]
     if config.use_plane_bground:
-        background = plane_background(found.plane, background.shape)
-    write_image(bg_file, background)
+        background = _stored(bg_file, plane_background(found.plane, background.shape))
     files.append(bg_file)
     if config.detected_true_depth == "auto":
         true_depth = true_depth_of(background, roi)
@@ -137,6 +137,16 @@ def find_session_roi(
     files += [ff_file, roi_file, png]
     return SessionRoi(roi, background, first_frame, true_depth, depth_range, found.plane,
                       roi_bbox(roi), files)
+
+
+def _stored(path: Path, background: np.ndarray) -> np.ndarray:
+    """Write ``background`` to ``path`` and return the values a later run will read back.
+
+    ``bground.tiff`` stores quantised values (spec 5.3); using them from the start makes a
+    run that computes the background and a rerun that loads it give identical results.
+    """
+    write_image(path, background)
+    return read_image(path).astype(np.float32)
 
 
 def write_overview_png(

@@ -4,6 +4,7 @@ helpers.wrappers and gui called as the original documents it."""
 from __future__ import annotations
 
 import builtins
+import io
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from moseq2_extract import gui
+from moseq2_extract import flip_download, gui
 from moseq2_extract.batch.jobs import DONE, SKIPPED
 from moseq2_extract.config import read_config_file
 from moseq2_extract.errors import ConfigError
@@ -191,24 +192,32 @@ def test_flip_classifier_checks_and_download(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="6400 features"):
         hwrap.validate_flip_classifier({"flip_classifier": str(clf), "crop_size": [64, 64]})
 
+    payload = clf.read_bytes()
     fetched = []
 
-    def fake_retrieve(url, filename):
-        fetched.append(url)
-        Path(filename).write_bytes(b"npz")
-        return filename, None
+    class Response(io.BytesIO):
+        def __enter__(self):
+            return self
 
-    monkeypatch.setattr(hwrap.urllib.request, "urlretrieve", fake_retrieve)
+        def __exit__(self, *exc):
+            return False
+
+    def fake_urlopen(url, timeout=None):
+        fetched.append(url)
+        return Response(payload)
+
+    monkeypatch.setattr(flip_download.urllib.request, "urlopen", fake_urlopen)
     config = tmp_path / "config.yaml"
     config.write_text("min_height: 5\n")
     path = hwrap.flip_file_wrapper(str(config), str(tmp_path / "dl"), selected_flip=0)
     assert fetched == [hwrap.FLIP_CLASSIFIERS[0][1]]
-    assert Path(path).read_bytes() == b"npz" and Path(path).name.endswith("fiber.npz")
-    assert read_config_file(config) == {"min_height": 5, "flip_classifier": path}
+    assert Path(path).read_bytes() == payload and Path(path).name.endswith("fiber.npz")
+    assert read_config_file(config) == {"min_height": 5,
+                                        "flip_classifier": str(Path(path).resolve())}
     path = gui.download_flip_command(str(tmp_path / "dl"), str(config), selection=3)
     assert Path(path).name == "flip_classifier_azure_temp.npz"
     with pytest.raises(ConfigError):
-        hwrap.flip_file_wrapper(str(config), str(tmp_path), selected_flip=None)
+        hwrap.flip_file_wrapper(str(config), str(tmp_path), selected_flip=9)
 
 
 def test_notebook_commands_and_indexes(experiment, tmp_path, monkeypatch):

@@ -105,3 +105,15 @@ def test_hampel_filters_whole_recording_independent_of_chunks(extracted, tmp_pat
     np.testing.assert_allclose(ra["centroid_x_px"], expected.astype(np.float32))
     assert (ra["centroid_x_px"] != raw["centroid_x_px"]).sum() > 0
     np.testing.assert_array_equal(ra["frames"], raw["frames"])
+
+
+def test_rerun_with_cached_background_gives_identical_results(extracted, tmp_path):
+    """A rerun loads proc/bground.tiff; it must reproduce the run that computed it."""
+    depth, out = extracted
+    again = extract_session(depth, make_config({"chunk_size": 1000}))
+    assert again.h5_path == out.h5_path
+    fresh = extract_session(depth, make_config({"recompute_bg": True}),
+                            output_dir=tmp_path / "fresh")
+    a, b = read_all(again.h5_path), read_all(fresh.h5_path)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)

@@ -271,34 +271,6 @@ def session_lock(output_dir: Path, stem: str) -> Iterator[None]:
         os.close(fd)
 
 
-def _claim_background(output_dir: Path, stem: str) -> Path | None:
-    """Make a rerun after a crash compute the same background as an uninterrupted run.
-
-    The extraction reuses an existing ``bground.tiff`` (spec 7.1 item 13), whose stored
-    values are quantised, so a run resumed after a crash that had already written it would
-    not reproduce the uninterrupted run.  A marker ``.<stem>.bground-auto`` says that the
-    background file was written by an extraction that has not finished; such a file is
-    removed so that it is computed again.  A background the user made beforehand (e.g.
-    with ``find-roi``) has no marker and is used as is.
-
-    Returns
-    -------
-    Path or None
-        The marker to remove once the extraction succeeds (None when the background was
-        provided by the user).
-    """
-    background = output_dir / "bground.tiff"
-    marker = output_dir / f".{stem}.bground-auto"
-    if background.exists():
-        if not marker.exists():
-            return None
-        logger.info("%s: background left by an interrupted run; computing it again",
-                    background)
-        background.unlink()
-    marker.touch()
-    return marker
-
-
 def run_job(job: ExtractJob, *, progress=None) -> JobResult:
     """Extract one session; never raises for a failing session.
 
@@ -332,12 +304,9 @@ def run_job(job: ExtractJob, *, progress=None) -> JobResult:
                 result.status, result.error = SKIPPED, "already complete"
             else:
                 flip_model = load_flip_model(config)
-                marker = _claim_background(session.output_dir, session.yaml_path.stem)
                 outcome = extract_session(job.input_file, config,
                                           output_dir=session.output_dir, progress=progress,
                                           flip_model=flip_model)
-                if marker is not None:
-                    marker.unlink(missing_ok=True)
                 result.status = SKIPPED if outcome.skipped else DONE
                 if outcome.skipped:
                     result.error = "already complete"

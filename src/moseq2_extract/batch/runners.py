@@ -435,8 +435,9 @@ def make_runner(config: Config | Mapping[str, Any], n_jobs: int):
 
     * ``scheduler_address`` set: :class:`AddressRunner`;
     * ``cluster_type: slurm``: :class:`SlurmDaskRunner`;
-    * ``local_workers: 1``: :class:`InProcessRunner` (sequential, no Dask);
-    * otherwise a :class:`LocalDaskRunner` sized by :func:`plan_local_cluster`.
+    * otherwise the local machine, sized by :func:`plan_local_cluster`: a
+      :class:`LocalDaskRunner`, or an :class:`InProcessRunner` (sequential, no Dask) when
+      only one session would run at a time (``local_workers: 1``, one core or one session).
 
     Extractions whose ``workers`` is 0 get ``cores / sessions at once`` threads.
     """
@@ -447,6 +448,6 @@ def make_runner(config: Config | Mapping[str, Any], n_jobs: int):
     if str(get("cluster_type") or "local") == "slurm":
         return SlurmDaskRunner(config, max_jobs=int(get("slurm_jobs") or 0))
     n_workers, threads = plan_local_cluster(n_jobs, requested=int(get("local_workers") or 0))
-    if n_workers <= 1 and int(get("local_workers") or 0) == 1:
+    if n_workers <= 1:  # one session at a time: a cluster would only add start-up time
         return InProcessRunner(threads=threads)
     return LocalDaskRunner(n_workers, threads=threads)

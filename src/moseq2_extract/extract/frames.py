@@ -45,7 +45,7 @@ def subtract_background(
     bg16 = np.where(roi, np.rint(background), 0).astype(np.uint16)
     lo, hi = int(np.ceil(min_height)), int(np.floor(max_height))
     inside = bg16[roi]
-    if (frame_dtype == "uint8" and 0 <= lo and hi <= 254 and raw.dtype == np.uint16
+    if (frame_dtype == "uint8" and lo >= 0 and hi <= 254 and raw.dtype == np.uint16
             and raw.flags.c_contiguous and (inside.size == 0 or int(inside.min()) > hi)):
         # Saturating integer path: invalid pixels (0) and pixels outside the ROI come out
         # as the floor depth or 0, both beyond [lo, hi], so the lookup table zeroes them.

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import urllib.request
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -19,25 +17,11 @@ from ..batch.index import (
     index_from_aggregate,
 )
 from ..batch.jobs import convert_to_avi, copy_frames
-from ..config import dump_yaml, read_config_file
-from ..errors import ConfigError, FlipClassifierError
+from ..errors import FlipClassifierError
+from ..flip_download import FLIP_CLASSIFIERS, download_flip_file
 from .data import config_from_dict
 
 logger = logging.getLogger(__name__)
-
-FLIP_CLASSIFIERS: tuple[tuple[str, str], ...] = (
-    ("large mice with fibers (K2)",
-     "https://moseq-data.s3.amazonaws.com/flip-classifiers/"
-     "flip_classifier_k2_largemicewithfiber.npz"),
-    ("adult male c57s (K2)",
-     "https://moseq-data.s3.amazonaws.com/flip-classifiers/"
-     "flip_classifier_k2_c57_10to13weeks.npz"),
-    ("mice with Inscopix cables (K2)",
-     "https://moseq-data.s3.amazonaws.com/flip-classifiers/flip_classifier_k2_inscopix.npz"),
-    ("adult male c57s (Azure)",
-     "https://moseq-data.s3.amazonaws.com/flip-classifiers/flip_classifier_azure_temp.npz"),
-)
-"""(label, URL) of the downloadable flip classifiers (spec 1.10)."""
 
 __all__ = [
     "FLIP_CLASSIFIERS",
@@ -192,10 +176,9 @@ def extract_wrapper(input_file: str | os.PathLike, output_dir: str | os.PathLike
 
 def flip_file_wrapper(config_file: str | os.PathLike, output_dir: str | os.PathLike,
                       selected_flip: int | None = None) -> str:
-    """Download flip classifier ``selected_flip`` (index into :data:`FLIP_CLASSIFIERS`)
-    into ``output_dir`` and set ``flip_classifier`` in ``config_file``.
-
-    A failure to update the config is logged, not raised (as in the original).
+    """Download flip classifier ``selected_flip`` (index into :data:`FLIP_CLASSIFIERS`;
+    None asks on standard input) into ``output_dir`` and set ``flip_classifier`` in
+    ``config_file`` (a config that cannot be updated is only logged, as in the original).
 
     Returns
     -------
@@ -205,35 +188,11 @@ def flip_file_wrapper(config_file: str | os.PathLike, output_dir: str | os.PathL
     Raises
     ------
     ConfigError
-        When ``selected_flip`` is missing or out of range.
-    OSError
+        On an invalid selection.
+    FlipDownloadError
         When the download fails (nothing is left behind).
     """
-    if selected_flip is None or not 0 <= int(selected_flip) < len(FLIP_CLASSIFIERS):
-        choices = ", ".join(f"{i}: {label}" for i, (label, _) in enumerate(FLIP_CLASSIFIERS))
-        raise ConfigError(f"selected_flip must be one of {choices}; got {selected_flip!r}")
-    label, url = FLIP_CLASSIFIERS[int(selected_flip)]
-    out_dir = Path(output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / url.rsplit("/", 1)[-1]
-    tmp = target.with_name(f".{target.name}.partial")
-    try:
-        urllib.request.urlretrieve(url, tmp)  # noqa: S310 - fixed https URLs
-        os.replace(tmp, target)
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-    logger.info("downloaded %s (%s)", target, label)
-    try:
-        data = read_config_file(config_file) if Path(config_file).is_file() else {}
-        data["flip_classifier"] = str(target)
-        cfg_path = Path(config_file)
-        part = cfg_path.with_name(f".{cfg_path.name}.partial")
-        part.write_text(dump_yaml(data))
-        part.replace(cfg_path)
-    except (OSError, ConfigError) as err:
-        logger.error("could not record the classifier in %s: %s", config_file, err)
-    return str(target)
+    return str(download_flip_file(config_file, output_dir, selected_flip))
 
 
 def convert_raw_to_avi_wrapper(input_file: str | os.PathLike,

@@ -137,18 +137,6 @@ def test_session_lock_is_exclusive(tmp_path):
         os.close(fd)
 
 
-def test_background_of_an_interrupted_run_is_recomputed(tmp_path):
-    bg = touch(tmp_path / "bground.tiff")
-    assert jobs_mod._claim_background(tmp_path, "results_00") is None  # the user's: kept
-    assert bg.exists()
-    bg.unlink()
-    marker = jobs_mod._claim_background(tmp_path, "results_00")
-    assert marker is not None and marker.exists()
-    touch(bg)  # the run wrote it, then died before finishing
-    again = jobs_mod._claim_background(tmp_path, "results_00")
-    assert again == marker and not bg.exists()
-
-
 def test_worker_processes_die_with_their_parent(tmp_path):
     """A killed batch must not leave extraction processes writing behind it."""
     pid_file = tmp_path / "child.pid"
