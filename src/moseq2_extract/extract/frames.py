@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 
 def subtract_background(
@@ -136,6 +135,8 @@ def temporal_median(frames: np.ndarray, sizes: list[int] | tuple[int, ...]) -> n
     frames : ndarray, (n, h, w)
     sizes : sequence of int (odd)
     """
+    from scipy import ndimage  # imported here: it adds a third of a second to start-up
+
     out = frames
     if any(int(k) <= 0 for k in sizes):
         return out

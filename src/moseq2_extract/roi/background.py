@@ -60,19 +60,18 @@ def median_background(
         ksize = med_scale if med_scale in (3, 5) else 5
         frames = np.stack([cv2.medianBlur(np.ascontiguousarray(f, dtype=np.uint16), ksize)
                            for f in frames])
-    stack = frames.astype(np.float32)
     valid = frames > 0
     n_valid = valid.sum(axis=0)
-    ordered = np.sort(np.where(valid, stack, -np.inf), axis=0)  # invalid first
+    ordered = np.sort(np.where(valid, frames.astype(np.float32), -np.inf), axis=0)
     k = len(frames)
     top_idx = np.where(n_valid >= 3, k - 2, k - 1)
     top = np.take_along_axis(ordered, top_idx[None], axis=0)[0]
-    keep = valid & (stack >= top[None] - floor_tolerance)
-    stack[~keep] = np.nan
-    out = np.zeros(stack.shape[1:], dtype=np.float32)
-    any_valid = n_valid > 0
-    if any_valid.any():
-        out[any_valid] = np.nanmedian(stack[:, any_valid], axis=0)
+    # the kept samples are the sorted run [k - n_keep, k): take its median directly
+    n_keep = (ordered >= (top - floor_tolerance)[None]).sum(axis=0)
+    first = k - n_keep
+    lower = np.take_along_axis(ordered, (first + (n_keep - 1) // 2)[None], axis=0)[0]
+    upper = np.take_along_axis(ordered, (first + n_keep // 2)[None], axis=0)[0]
+    out = np.where(n_valid > 0, 0.5 * (lower + upper), 0).astype(np.float32)
     return out
 
 

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy import ndimage
-from scipy.stats import rankdata
 
 from ..errors import RoiError
 from .plane import PlaneFit, fit_plane_ransac
@@ -43,6 +41,31 @@ class RoiResult:
     scores: np.ndarray
 
 
+def rank_max(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties sharing their largest rank (``scipy.stats.rankdata(method="max")``)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.searchsorted(np.sort(values), values, side="right").astype(np.float64)
+
+
+def fill_holes_of(mask: np.ndarray) -> np.ndarray:
+    """Fill the holes of a binary mask (background not connected to the border).
+
+    Parameters
+    ----------
+    mask : ndarray, (H, W) bool
+
+    Returns
+    -------
+    ndarray, (H, W) bool
+    """
+    h, w = mask.shape
+    padded = np.zeros((h + 2, w + 2), np.uint8)
+    padded[1:-1, 1:-1] = mask
+    flood = padded.copy()
+    cv2.floodFill(flood, np.zeros((h + 4, w + 4), np.uint8), (0, 0), 1)
+    return (padded[1:-1, 1:-1] > 0) | (flood[1:-1, 1:-1] == 0)
+
+
 def rank_regions(
     labels: np.ndarray, stats: np.ndarray, *, weights: tuple[float, float, float],
     min_area: int
@@ -76,8 +99,7 @@ def rank_regions(
     maxd = np.zeros(len(stats))
     np.maximum.at(maxd, lab, d)
     dist = maxd[ids]
-    ranks = np.stack([rankdata(-area, method="max"), rankdata(-extent, method="max"),
-                      rankdata(dist, method="max")], axis=1)
+    ranks = np.stack([rank_max(-area), rank_max(-extent), rank_max(dist)], axis=1)
     score = (ranks * np.asarray(weights, dtype=np.float64)).mean(axis=1)
     order = np.argsort(score, kind="stable")
     return ids[order], score[order]
@@ -147,7 +169,7 @@ def find_rois(
             region = cv2.erode(region, strel_erode, iterations=int(erode_iterations))
         mask = region > 0
         if fill_holes:
-            mask = ndimage.binary_fill_holes(mask)
+            mask = fill_holes_of(mask)
         rois.append(mask)
     return RoiResult(rois, fit, scores)
 

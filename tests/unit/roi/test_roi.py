@@ -66,3 +66,18 @@ def test_background_ignores_a_mouse_resting_in_most_samples():
     bg = median_background(frames, med_scale=5)
     assert abs(float(bg[15, 15]) - 700) < 2
     assert abs(float(bg[5, 5]) - 700) < 2
+
+
+def test_rank_max_and_fill_holes_match_scipy():
+    from scipy import ndimage
+    from scipy.stats import rankdata
+
+    from moseq2_extract.roi.roi import fill_holes_of, rank_max
+
+    rng = np.random.default_rng(0)
+    v = rng.integers(0, 5, 40).astype(float)
+    np.testing.assert_array_equal(rank_max(v), rankdata(v, method="max"))
+    mask = rng.random((50, 60)) > 0.45
+    mask[10:30, 10:30] = True
+    mask[15:20, 15:20] = False  # a hole
+    np.testing.assert_array_equal(fill_holes_of(mask), ndimage.binary_fill_holes(mask))
