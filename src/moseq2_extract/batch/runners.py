@@ -145,11 +145,19 @@ class _DaskRunner:
     threads: int | None = None
     task: Callable[[ExtractJob], JobResult] = staticmethod(run_job)
 
+    _client_obj = None  # the distributed.Client, once connected
+    _cluster = None  # a cluster this runner started (None when attached to one)
+
     def _client(self):  # pragma: no cover - overridden
         raise NotImplementedError
 
     def _close(self) -> None:
-        pass
+        """Disconnect, and shut down the cluster if this runner started it."""
+        if self._client_obj is not None:
+            self._client_obj.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self._client_obj = self._cluster = None
 
     def _prepare(self, client, n_jobs: int) -> None:
         """Hook run once the client exists (e.g. ask SLURM for workers)."""
@@ -249,13 +257,6 @@ class LocalDaskRunner(_DaskRunner):
         self._client_obj = Client(self._cluster)
         return self._client_obj
 
-    def _close(self) -> None:
-        if self._client_obj is not None:
-            self._client_obj.close()
-        if self._cluster is not None:
-            self._cluster.close()
-        self._client_obj = self._cluster = None
-
     def describe(self) -> str:
         return (f"local Dask cluster: {self.n_workers} worker process(es) x "
                 f"{self.threads} thread(s)")
@@ -276,11 +277,6 @@ class AddressRunner(_DaskRunner):
 
         self._client_obj = Client(self.address)
         return self._client_obj
-
-    def _close(self) -> None:
-        if self._client_obj is not None:
-            self._client_obj.close()
-        self._client_obj = None
 
     def describe(self) -> str:
         return f"Dask scheduler at {self.address}"
@@ -415,13 +411,6 @@ class SlurmDaskRunner(_DaskRunner):
 
     def _slots(self, client, n_jobs: int) -> int:
         return self._n_slurm_jobs(n_jobs)
-
-    def _close(self) -> None:
-        if self._client_obj is not None:
-            self._client_obj.close()
-        if self._cluster is not None:
-            self._cluster.close()
-        self._client_obj = self._cluster = None
 
     def describe(self) -> str:
         c = self.config

@@ -193,13 +193,25 @@ def process_extract_batches(input_file: str | os.PathLike, config_data: Mapping[
     with open_depth_video(input_file, mapping=config.mapping, threads=config.threads) as reader:
         camera = detect_camera(input_file, config.camera_type, (reader.info.width,
                                                                 reader.info.height))
-        assembler = SequenceAssembler(camera=camera, true_depth=true_depth,
-                                      box_origin=(x0, y0), flip_model=load_flip_model(config))
+        assembler = SequenceAssembler(
+            camera=camera, true_depth=true_depth, box_origin=(x0, y0),
+            flip_model=load_flip_model(config),
+            centroid_hampel=(int(config.centroid_hampel_span), float(config.centroid_hampel_sig)),
+            angle_hampel=(int(config.angle_hampel_span), float(config.angle_hampel_sig)))
         movie = video_pipe
         if movie is None and output_mov_path is not None:
             movie = PreviewWriter(output_mov_path, fps=config.fps, box_shape=(y1 - y0, x1 - x0),
                                   crop_size=int(config.crop_size[0]),
                                   min_height=config.min_height, max_height=config.max_height)
+
+        def emit(results) -> None:
+            for res in results:
+                if h5_file is not None:
+                    write_extracted_chunk_to_h5(h5_file, _results_dict(res), config_data,
+                                                scalars, res.frame_index, 0)
+                if movie is not None:
+                    movie.write(res.frames, res.box, res.frame_index)
+
         try:
             last_written = -1
             for k, batch in enumerate(batches):
@@ -217,20 +229,8 @@ def process_extract_batches(input_file: str | os.PathLike, config_data: Mapping[
                 assembler.add(np.arange(a, b), measure_frames(heights, filtered, params),
                               heights)
                 last_written = b - 1
-                for res in assembler.pop_ready(final=k == len(batches) - 1):
-                    out = _results_dict(res)
-                    if h5_file is not None:
-                        write_extracted_chunk_to_h5(h5_file, out, config_data, scalars,
-                                                    res.frame_index, 0)
-                    if movie is not None:
-                        movie.write(res.frames, res.box, res.frame_index)
-            for res in assembler.pop_ready(final=True):
-                out = _results_dict(res)
-                if h5_file is not None:
-                    write_extracted_chunk_to_h5(h5_file, out, config_data, scalars,
-                                                res.frame_index, 0)
-                if movie is not None:
-                    movie.write(res.frames, res.box, res.frame_index)
+                emit(assembler.pop_ready(final=k == len(batches) - 1))
+            emit(assembler.pop_ready(final=True))
         except BaseException:
             if movie is not None:
                 movie.abort()
