@@ -117,3 +117,12 @@ def test_rerun_with_cached_background_gives_identical_results(extracted, tmp_pat
     a, b = read_all(again.h5_path), read_all(fresh.h5_path)
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_parallel_workers_equal_sequential(extracted, tmp_path):
+    depth, out = extracted
+    seq = extract_session(depth, make_config({"chunk_size": 1000, "workers": 1}),
+                          output_dir=tmp_path / "sequential")
+    a, b = read_all(out.h5_path), read_all(seq.h5_path)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
