@@ -11,6 +11,7 @@ Dask (``distributed``, ``dask-jobqueue``) is imported only when a Dask runner is
 
 from __future__ import annotations
 
+import abc
 import logging
 import os
 import sys
@@ -137,7 +138,7 @@ def run_local_job(job: ExtractJob) -> JobResult:
     return run_job(job)
 
 
-class _DaskRunner:
+class _DaskRunner(abc.ABC):
     """Submit jobs to a ``distributed.Client`` and gather results as they finish."""
 
     name = "dask"
@@ -148,8 +149,9 @@ class _DaskRunner:
     _client_obj = None  # the distributed.Client, once connected
     _cluster = None  # a cluster this runner started (None when attached to one)
 
-    def _client(self):  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _client(self):
+        """Connect (starting a cluster if needed) and return the ``distributed.Client``."""
 
     def _close(self) -> None:
         """Disconnect, and shut down the cluster if this runner started it."""
@@ -159,7 +161,7 @@ class _DaskRunner:
             self._cluster.close()
         self._client_obj = self._cluster = None
 
-    def _prepare(self, client, n_jobs: int) -> None:
+    def _prepare(self, client, n_jobs: int) -> None:  # noqa: B027 - optional hook
         """Hook run once the client exists (e.g. ask SLURM for workers)."""
 
     def _slots(self, client, n_jobs: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import sys
 from collections.abc import Iterator, Sequence
@@ -98,7 +99,7 @@ def chunk_ranges(
     return [seq[i:i + chunk_size] for i in range(0, len(seq) - overlap, chunk_size - overlap)]
 
 
-class DepthReader:
+class DepthReader(abc.ABC):
     """Base class of the depth readers.
 
     Subclasses implement :meth:`_read_into` (contiguous frames into a preallocated array)
@@ -296,13 +297,14 @@ class DepthReader:
                 f"{info.nframes} frames)")
 
     # -- for subclasses ----------------------------------------------------------------------
+    @abc.abstractmethod
     def _read_into(self, start: int, stop: int, out: np.ndarray) -> None:
-        raise NotImplementedError
+        """Fill ``out`` with frames ``start .. stop - 1`` (native uint16)."""
 
-    def _close_handles(self) -> None:
-        pass
+    def _close_handles(self) -> None:  # noqa: B027 - optional hook
+        """Drop open file handles (subclasses that hold some)."""
 
-    def _reset_position_state(self, state: dict[str, Any]) -> None:
+    def _reset_position_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - hook
         """Adjust a pickled state so that the copy reopens its files on first use."""
 
     def _check_indices(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
