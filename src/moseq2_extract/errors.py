@@ -20,10 +20,6 @@ class InputFileError(ExtractionError, OSError):
     """An input file is missing, empty, truncated or unreadable."""
 
 
-class TimestampMismatchError(ExtractionError, ValueError):
-    """Timestamps and frames cannot be aligned."""
-
-
 class RoiError(ExtractionError, ValueError):
     """No arena floor / ROI could be found in the background."""
 

@@ -6,10 +6,11 @@ These talk to a person in a notebook, so a few of them ask questions on standard
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +117,16 @@ def parse_selection(text: str, n: int) -> list[int] | None:
     return sorted(i - 1 for i in picked)
 
 
-def get_selected_sessions(to_extract: Sequence[str], extract_all: bool) -> list[str]:
+def get_selected_sessions(to_extract: Sequence[str], extract_all: bool, *,
+                          ask: Callable[[str], str] | None = None,
+                          show: Callable[[str], object] | None = None) -> list[str]:
     """Ask which sessions to extract (unless ``extract_all`` or at most one session).
+
+    Parameters
+    ----------
+    ask, show : callable
+        Read an answer / show a line (default: the built-in ``input`` and ``print``,
+        looked up at call time).
 
     Returns
     -------
@@ -126,14 +135,16 @@ def get_selected_sessions(to_extract: Sequence[str], extract_all: bool) -> list[
     """
     if extract_all or len(to_extract) <= 1:
         return list(to_extract)
+    ask = ask or builtins.input
+    show = show or builtins.print
     for i, path in enumerate(to_extract, 1):
-        print(f"[{i}] {path}")  # noqa: T201 - interactive notebook helper
+        show(f"[{i}] {path}")
     while True:
-        text = input("Sessions to extract (e.g. 1,2,3 or 1-3 or e2-3; q to quit): ")
+        text = ask("Sessions to extract (e.g. 1,2,3 or 1-3 or e2-3; q to quit): ")
         try:
             picked = parse_selection(text, len(to_extract))
         except ValueError as err:
-            print(err)  # noqa: T201
+            show(str(err))
             continue
         return [] if picked is None else [to_extract[i] for i in picked]
 

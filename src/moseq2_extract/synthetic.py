@@ -264,7 +264,6 @@ class _Scene:
     static_zero_idx: np.ndarray   # flat indices of permanent zeros
     edge_idx: np.ndarray          # flat indices of wall-edge pixels (high dropout)
     outside_idx: np.ndarray       # flat indices of outside pixels (extra dropout)
-    floor_idx_count: int
 
 
 @dataclass
@@ -361,7 +360,6 @@ class SyntheticSession:
             background=bg.astype(np.float32), floor_mask=r <= radius,
             static_zero_idx=flat[invalid.ravel()], edge_idx=flat[edge.ravel()],
             outside_idx=flat[(outside & ~invalid).ravel()],
-            floor_idx_count=int((r <= radius).sum()),
         )
 
     def _build_noise_bank(self) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import InputFileError
 from ..output.h5layout import read_group
-from ..output.status import read_status, write_yaml_atomic
+from ..output.status import read_status, read_status_or_skip, write_yaml_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -99,10 +99,8 @@ def recursive_find_h5s(
         yml = os.path.join(os.path.dirname(h5), yaml_string.format(stem))
         if not os.path.isfile(yml) or not _has_frames(h5):
             continue
-        try:
-            data = read_status(yml)
-        except InputFileError as err:
-            logger.warning("%s; ignored", err)
+        data = read_status_or_skip(yml)
+        if data is None:
             continue
         h5s.append(h5)
         dicts.append(data)

@@ -22,7 +22,7 @@ import h5py
 
 from ..errors import InputFileError
 from ..output.h5layout import read_group
-from ..output.status import read_status, write_yaml_atomic
+from ..output.status import read_status_or_skip, write_yaml_atomic
 from .aggregate import h5_metadata, recursive_find_h5s
 
 logger = logging.getLogger(__name__)
@@ -139,10 +139,8 @@ def index_from_aggregate(input_dir: str | os.PathLike) -> Path:
     for yml in sorted(folder.glob("*.yaml")):
         if yml.name.startswith("."):
             continue
-        try:
-            data = read_status(yml)
-        except InputFileError as err:
-            logger.warning("%s; ignored", err)
+        data = read_status_or_skip(yml)
+        if data is None:
             continue
         if "uuid" not in data:
             logger.info("%s: not a status file (no uuid); ignored", yml)

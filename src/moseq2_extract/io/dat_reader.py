@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputFileError
-from .reader_base import DepthReader, VideoInfo, _frame_size
+from .reader_base import DepthReader, VideoInfo, _frame_size, whole_frames
 
 logger = logging.getLogger(__name__)
 
@@ -48,21 +48,8 @@ class DatReader(DepthReader):
             raise InputFileError(f"{self.path}: not a regular file")
         if size == 0:
             raise InputFileError(f"{self.path}: empty file (0 bytes)")
-        bytes_per_frame = width * height * 2
-        nframes = size // bytes_per_frame
-        if nframes == 0:
-            raise InputFileError(
-                f"{self.path}: {size} bytes is less than one {width}x{height} uint16 frame "
-                f"({bytes_per_frame} bytes)"
-            )
-        extra = size - nframes * bytes_per_frame
-        if extra:
-            logger.warning(
-                "%s: %d trailing bytes do not make a whole %dx%d frame; the partial last "
-                "frame is ignored (%d complete frames)", self.path, extra, width, height,
-                nframes,
-            )
-        self.bytes_per_frame = bytes_per_frame
+        nframes = whole_frames(size, width, height, what=str(self.path))
+        self.bytes_per_frame = width * height * 2
         self._mm: np.ndarray | None = None
         self._map: mmap.mmap | None = None
         self._info = VideoInfo(self.path, "dat", width, height, int(nframes), float(fps))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputFileError
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_FRAME_SIZE = (512, 424)
 """(width, height) of a Kinect v2 depth frame, the default for raw ``.dat`` data."""
@@ -320,6 +323,32 @@ class DepthReader(abc.ABC):
                 f"got {idx.min()}..{idx.max()}"
             )
         return idx
+
+
+def whole_frames(size: int, width: int, height: int, *, what: str) -> int:
+    """Number of complete uint16 frames in ``size`` bytes; a partial last one is dropped.
+
+    Parameters
+    ----------
+    what : str
+        The data, for messages (e.g. ``"depth.dat"`` or ``"archive.tgz: member depth.dat"``).
+
+    Raises
+    ------
+    InputFileError
+        If not even one frame fits.
+    """
+    bytes_per_frame = width * height * 2
+    nframes = size // bytes_per_frame
+    if nframes == 0:
+        raise InputFileError(f"{what}: {size} bytes is less than one {width}x{height} "
+                             f"uint16 frame ({bytes_per_frame} bytes)")
+    extra = size - nframes * bytes_per_frame
+    if extra:
+        logger.warning("%s: %d trailing bytes do not make a whole %dx%d frame; the partial "
+                       "last frame is ignored (%d complete frames)", what, extra, width,
+                       height, nframes)
+    return nframes
 
 
 def _frame_size(frame_size: Sequence[int] | None) -> tuple[int, int]:

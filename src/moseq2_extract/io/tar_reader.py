@@ -12,7 +12,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputFileError
-from .reader_base import _BIG_ENDIAN_HOST, _DEPTH_MEMBER, DepthReader, VideoInfo, _frame_size
+from .reader_base import (
+    _BIG_ENDIAN_HOST,
+    _DEPTH_MEMBER,
+    DepthReader,
+    VideoInfo,
+    _frame_size,
+    whole_frames,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,20 +64,8 @@ class TarDepthReader(DepthReader):
         self._fobj: Any = None
         self._pos = 0
         size = self._open_stream()
-        bytes_per_frame = width * height * 2
-        nframes = size // bytes_per_frame
-        if nframes == 0:
-            raise InputFileError(
-                f"{self.path}: member {member} ({size} bytes) holds no complete "
-                f"{width}x{height} frame"
-            )
-        if size % bytes_per_frame:
-            logger.warning(
-                "%s: member %s has %d trailing bytes that do not make a whole frame; the "
-                "partial last frame is ignored (%d complete frames)", self.path, member,
-                size % bytes_per_frame, nframes,
-            )
-        self.bytes_per_frame = bytes_per_frame
+        nframes = whole_frames(size, width, height, what=f"{self.path}: member {member}")
+        self.bytes_per_frame = width * height * 2
         self._info = VideoInfo(self.path, "tar", width, height, int(nframes), float(fps))
 
     def _open_stream(self) -> int:

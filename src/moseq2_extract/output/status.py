@@ -116,6 +116,15 @@ def read_status(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def read_status_or_skip(path: str | os.PathLike) -> dict[str, Any] | None:
+    """:func:`read_status`, or None (with a logged warning) for an unreadable file."""
+    try:
+        return read_status(path)
+    except InputFileError as err:
+        log.warning("%s; ignored", err)
+        return None
+
+
 def is_complete(path: str | os.PathLike) -> bool:
     """True only if ``path`` is a readable status yaml with ``complete: true``."""
     try:
