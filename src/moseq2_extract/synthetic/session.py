@@ -1,44 +1,12 @@
-"""Synthetic depth sessions with known ground truth.
-
-A seeded generator of realistic top-down depth recordings of one mouse in a round bucket:
-the built-in example session and the data of the test suite.
-
-Scene (all depths in millimetres from the camera, pinhole geometry, ``depth = local
-background depth - height``):
-
-* a floor plane about 670 mm away (600 mm for Azure) tilted by ``floor_tilt_deg``;
-* a circular floor of radius ~150-170 px (Kinect pixels; other cameras scale it by their
-  focal length / floor depth), surrounded by the bucket wall, seen from above as a ring whose
-  depth falls towards the camera (``depth = floor * R / r``), then a thin rim;
-* outside the bucket, a surface ~280 mm further away than the floor with permanent invalid
-  (zero) patches;
-* per frame: Gaussian depth noise (a bank of precomputed fields reused with random shifts),
-  random zero pixels (more at the wall edges and outside), and a mouse.
-
-The mouse is a height field made of three ellipsoids (rump, thorax, head; the rump is higher
-and wider) plus a thin low tail that a 9x9 elliptical opening removes.  Its behaviour is a
-seeded state machine of walking, pausing, turning in place and rearing, steered away from
-the walls.
-
-Ground truth (:class:`GroundTruth`) is measured on the mouse's body+head silhouette (pixels
-whose true height exceeds 10 mm, tail excluded), sampled at pixel centres in full-frame
-coordinates (x = column, y = row), i.e. as the extraction measures it.  The body+head
-height field is a per-posture template (rearing / curling quantised to 1/48 and 1/24)
-warped bilinearly to each frame's position and heading, so rendering and truth share it.
-The heading ``angle`` follows spec section 4.10: the head points along
-``(cos angle, -sin angle)`` in image coordinates (x right, y down).
-"""
+"""Synthetic sessions: scene, mouse, behaviour, rendering and ground truth."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import re
-import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import cv2
@@ -50,18 +18,6 @@ from moseq2_extract.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "STATE_NAMES",
-    "WALK",
-    "PAUSE",
-    "TURN",
-    "REAR",
-    "SessionSpec",
-    "GroundTruth",
-    "SyntheticSession",
-    "write_session",
-    "session_metadata",
-]
 
 # Behaviour state codes of GroundTruth.state.
 WALK, PAUSE, TURN, REAR = 0, 1, 2, 3
@@ -754,167 +710,4 @@ class SyntheticSession:
         for start in range(0, self.n_frames, chunk_size):
             yield self.render(start, min(self.n_frames, start + chunk_size), out=buf)
 
-
-# ---------------------------------------------------------------------- writing
-def session_metadata(spec: SessionSpec) -> dict:
-    """metadata.json content of a session (kinect2nidaq keys, spec section 3.1)."""
-    cam = PRESETS[spec.camera]
-    return {
-        "SubjectName": spec.subject_name,
-        "SessionName": spec.session_name,
-        "NidaqChannels": 0,
-        "NidaqSamplingRate": 0.0,
-        "DepthResolution": [cam.width, cam.height],
-        "ColorResolution": [1920, 1080],
-        "DepthDataType": "UInt16[]",
-        "ColorDataType": "Byte[]",
-        "IsLittleEndian": True,
-        "StartTime": spec.start_time,
-    }
-
-
-def _session_digits(start_time: str) -> str:
-    digits = re.sub(r"\D", "", start_time.split(".")[0])[:14]
-    return digits or "0"
-
-
-class _FrameStream:
-    """File-like object reading a session's raw little-endian frames (for tarfile)."""
-
-    def __init__(self, session: SyntheticSession, chunk_size: int) -> None:
-        self._chunks = session.iter_chunks(chunk_size, reuse_buffer=True)
-        self._buf = memoryview(b"")
-
-    def read(self, size: int = -1) -> bytes:
-        parts = []
-        want = size if size >= 0 else 1 << 62
-        while want > 0:
-            if not len(self._buf):
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    break
-                # A view of the (reused) chunk buffer, consumed before the next chunk.
-                self._buf = memoryview(np.ascontiguousarray(chunk, dtype="<u2")).cast("B")
-            take = self._buf[:want]
-            parts.append(take.tobytes())
-            self._buf = self._buf[len(take):]
-            want -= len(take)
-        return b"".join(parts)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _timestamps_text(ts_ms: np.ndarray) -> str:
-    return "".join(f"{t:.3f} 0\n" for t in ts_ms)
-
-
-def write_session(
-    out_dir: str | os.PathLike,
-    spec: SessionSpec | None = None,
-    *,
-    fmt: str = "dat",
-    chunk_size: int = 500,
-) -> Path:
-    """Write a synthetic session to ``out_dir`` in one of the input layouts of spec section 3.
-
-    Parameters
-    ----------
-    out_dir : path-like
-        Folder to write into (created if missing).
-    spec : SessionSpec, optional
-        Session parameters; default ``SessionSpec()`` (``camera="azure"`` for ``mkv``).
-    fmt : {"dat", "avi", "tar.gz", "mkv"}
-        ``dat``: depth.dat (raw little-endian uint16, Kinect only) + depth_ts.txt +
-        metadata.json.  ``avi``: depth.avi (FFV1 gray16le) + depth_ts.txt + metadata.json.
-        ``tar.gz``: session_<digits>.tar.gz with members depth.dat, depth_ts.txt,
-        metadata.json at the archive root, plus session_<digits>.json beside it.
-        ``mkv``: depth.mkv (Azure-like, timestamps in the container) + metadata.json.
-        ground_truth.npz is always written to ``out_dir``.
-    chunk_size : int
-        Frames rendered at a time (memory bound).
-
-    Returns
-    -------
-    Path
-        The depth file (depth.dat, depth.avi, the archive or depth.mkv).
-    """
-    if fmt not in _FORMATS:
-        raise ConfigError(f"write_session: fmt must be one of {_FORMATS}, got {fmt!r}")
-    if spec is None:
-        spec = SessionSpec(camera="azure") if fmt == "mkv" else SessionSpec()
-    if fmt in ("dat", "tar.gz") and spec.camera != "kinect":
-        raise ConfigError(f"write_session: fmt {fmt!r} holds 512x424 Kinect frames only, "
-                          f"got camera {spec.camera!r}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    session = SyntheticSession(spec)
-    ts_ms = session.timestamps_ms()
-    meta_text = json.dumps(session_metadata(spec), indent=2)
-    if fmt == "dat":
-        path = out / "depth.dat"
-        tmp = path.with_name(path.name + ".partial")
-        with open(tmp, "wb") as fh:
-            for chunk in session.iter_chunks(chunk_size, reuse_buffer=True):
-                np.ascontiguousarray(chunk, dtype="<u2").tofile(fh)
-        os.replace(tmp, path)
-    elif fmt == "avi":
-        from moseq2_extract.io.writers import DepthVideoWriter
-
-        path = out / "depth.avi"
-        with DepthVideoWriter(path, width=session.width, height=session.height, fps=spec.fps,
-                              codec="ffv1", pixel_format="gray16le") as writer:
-            for chunk in session.iter_chunks(chunk_size, reuse_buffer=True):
-                writer.write(chunk)
-    elif fmt == "mkv":
-        from moseq2_extract.io.writers import write_azure_mkv
-
-        if spec.camera != "azure":
-            logger.warning("writing a %s-sized session as an Azure .mkv", spec.camera)
-        path = out / "depth.mkv"
-        # The Matroska muxer keeps 1 ms resolution: write (and record) whole milliseconds.
-        ts_ms = np.rint(ts_ms)
-        write_azure_mkv(path, session.iter_chunks(chunk_size), fps=spec.fps,
-                        timestamps_us=ts_ms * 1000.0)
-    else:  # tar.gz
-        stem = f"session_{_session_digits(spec.start_time)}"
-        path = out / f"{stem}.tar.gz"
-        tmp = path.with_name(path.name + ".partial")
-        n_bytes = session.n_frames * session.height * session.width * 2
-        with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
-            for name, data in (("metadata.json", meta_text.encode()),
-                               ("depth_ts.txt", _timestamps_text(ts_ms).encode())):
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                info.mtime = 0
-                tar.addfile(info, _BytesReader(data))
-            info = tarfile.TarInfo("depth.dat")
-            info.size = n_bytes
-            info.mtime = 0
-            tar.addfile(info, _FrameStream(session, chunk_size))
-        os.replace(tmp, path)
-        _write_text(out / f"{stem}.json", meta_text)
-    if fmt in ("dat", "avi"):
-        _write_text(out / "depth_ts.txt", _timestamps_text(ts_ms))
-    if fmt != "tar.gz":
-        _write_text(out / "metadata.json", meta_text)
-    truth = session.ground_truth()
-    if fmt == "mkv":
-        truth = replace(truth, timestamps_ms=ts_ms)
-    truth.save(out / "ground_truth.npz")
-    logger.info("wrote synthetic %s session (%d frames) to %s", fmt, session.n_frames, path)
-    return path
-
-
-class _BytesReader:
-    def __init__(self, data: bytes) -> None:
-        self._data = memoryview(data)
-
-    def read(self, size: int = -1) -> bytes:
-        size = len(self._data) if size < 0 else size
-        chunk, self._data = self._data[:size], self._data[size:]
-        return chunk.tobytes()
 
