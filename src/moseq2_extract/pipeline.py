@@ -1,33 +1,43 @@
 """``extract_session``: the streaming extraction of one recording.
 
-Reading, per-frame image work and writing overlap: the next block is read on a background
-thread while the current one is processed on ``workers`` threads (OpenCV and numpy release
-the GIL), and h5 / movie writes happen on a writer thread.  Memory is bounded by the block
-size and the heading look-ahead, never by the recording's length.
+Everything overlaps: the next block is read on a reader thread; the per-frame work of a
+block is split into row ranges run on ``workers`` threads (OpenCV, numpy, zlib and x264
+release the GIL), while the main thread links the previous block in time (heading,
+velocities); a writer thread stores finished blocks in the h5 file and hands them to the
+preview movie, whose segments are encoded as tasks on the same worker threads.  Memory is
+bounded by the block size and the heading look-ahead, never by the recording's length.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 import uuid as uuidlib
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from . import __version__
 from .camera import detect_camera
 from .config import Config, make_config, parameter_snapshot
 from .errors import ConfigError
-from .extract.chunk import ChunkParams, FrameMeasures, measure_frames, prepare_heights
+from .extract.chunk import (
+    BlockKernel,
+    ChunkParams,
+    FrameMeasures,
+    measure_frames,
+    prepare_heights,
+)
 from .extract.frames import temporal_median
-from .extract.results import ChunkResult
+from .extract.results import BoxWindows, ChunkResult
 from .extract.sequence import SequenceAssembler
-from .io.session import Session, load_session
+from .io.session import load_session
 from .output.h5writer import ResultsWriter
 from .output.movie import PreviewWriter
 from .output.status import is_complete, write_status
@@ -109,6 +119,25 @@ def frame_range(nframes: int, config: Config) -> tuple[int, int]:
     return first, last
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def _opencv_threads(count: int):
+    """Let OpenCV use ``count`` threads of its own inside the block (restored after)."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(count)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
 def _camera_config(config: Config, camera) -> Config:
     """Record the camera preset's decoding values, as the original's presets do."""
     return config.replace(pixel_format=camera.pixel_format, movie_dtype=camera.movie_dtype)
@@ -177,7 +206,10 @@ def extract_session(
     write_status(yaml_path, complete=False, metadata=session.metadata, parameters=params,
                  uuid=uid)
 
-    with session.open_reader(threads=config.threads) as reader:
+    workers = int(config.workers) or available_cores()
+    with session.open_reader(threads=config.threads) as reader, \
+            ThreadPoolExecutor(workers, thread_name_prefix="extract") as pool, \
+            _opencv_threads(1):
         arena = find_session_roi(reader, config, out_dir, camera=camera,
                                  nframes=session.nframes)
         outcome.true_depth = arena.true_depth
@@ -197,9 +229,10 @@ def extract_session(
                 movie = PreviewWriter(movie_path, fps=config.fps, box_shape=(y1 - y0, x1 - x0),
                                       crop_size=int(config.crop_size[0]),
                                       min_height=config.min_height,
-                                      max_height=config.max_height)
-            _stream(reader, session, arena, config, camera, first, last, writer, movie,
-                    progress, flip_model)
+                                      max_height=config.max_height, executor=pool,
+                                      max_pending=workers + 2)
+            _stream(reader, arena, config, camera, first, last, writer, movie, progress,
+                    flip_model, pool, workers)
             writer.finalize()
             if movie is not None:
                 movie.close()
@@ -216,10 +249,10 @@ def extract_session(
     return outcome
 
 
-def _stream(reader, session: Session, arena: SessionRoi, config: Config, camera, first: int,
-            last: int, writer: ResultsWriter, movie, progress: Progress | None,
-            flip_model) -> None:
-    """The block loop: read ahead, process in parallel, assemble in order, write behind."""
+def _stream(reader, arena: SessionRoi, config: Config, camera, first: int, last: int,
+            writer: ResultsWriter, movie: PreviewWriter | None, progress: Progress | None,
+            flip_model, pool: ThreadPoolExecutor, workers: int) -> None:
+    """The block loop: read ahead, extract in parallel, assemble in order, write behind."""
     params = ChunkParams.from_config(config)
     y0, y1, x0, x1 = arena.bbox
     bg_box = np.ascontiguousarray(arena.background[y0:y1, x0:x1], dtype=np.float32)
@@ -231,18 +264,26 @@ def _stream(reader, session: Session, arena: SessionRoi, config: Config, camera,
                                                    float(config.centroid_hampel_sig)),
                                   angle_hampel=(int(config.angle_hampel_span),
                                                 float(config.angle_hampel_sig)))
-    workers = int(config.workers) or (os.cpu_count() or 1)
     halo = params.temporal_halo
+    kernel = None if halo else BlockKernel(bg_box, roi_box, params)
     block = max(1, min(BLOCK, int(config.chunk_size)))
     total = last - first
 
+    # three buffers of whole rows in turn: one being extracted, one queued, one being read
+    # (whole rows are one byte range per frame of a .dat file); the box is a view of them
+    width = reader.info.width
+    buffers = [np.empty((block + 2 * halo, y1 - y0, width), np.uint16) for _ in range(
+        min(3, -(-total // block)))]
+
     def read(a: int, b: int) -> tuple[np.ndarray, int]:
         lo, hi = max(first, a - halo), min(last, b + halo)
-        return reader.read_region(lo, hi, (y0, y1, x0, x1)), a - lo
+        buf = buffers[((a - first) // block) % len(buffers)][:hi - lo]
+        rows = reader.read_region(lo, hi, (y0, y1, 0, width), out=buf)
+        return rows[:, :, x0:x1], a - lo
 
-    def split(n: int) -> list[slice]:
-        step = max(8, -(-n // workers))
-        return [slice(i, min(n, i + step)) for i in range(0, n, step)]
+    def split(n: int, parts: int) -> list[range]:
+        step = max(16, -(-n // parts))
+        return [range(i, min(n, i + step)) for i in range(0, n, step)]
 
     def write(results: list[ChunkResult]) -> None:
         for res in results:
@@ -250,33 +291,59 @@ def _stream(reader, session: Session, arena: SessionRoi, config: Config, camera,
             if movie is not None:
                 movie.write(res.frames, res.box, res.frame_index)
 
-    def process(pool: ThreadPoolExecutor, raw: np.ndarray, lead: int, n: int
-                ) -> tuple[np.ndarray, FrameMeasures]:
-        parts = list(pool.map(lambda s: prepare_heights(raw[s], bg_box, roi_box, params),
-                              split(len(raw))))
+    def stagewise(raw: np.ndarray, lead: int, n: int) -> tuple[np.ndarray, FrameMeasures]:
+        # with a temporal filter: every frame's heights first, then the filter across them
+        parts = list(pool.map(lambda r: prepare_heights(raw[r.start:r.stop], bg_box, roi_box,
+                                                        params), split(len(raw), workers)))
         heights = np.concatenate([p[0] for p in parts])
-        filtered = np.concatenate([p[1] for p in parts])
-        if halo:
-            filtered = temporal_median(filtered, params.temporal_filter_size)
+        filtered = temporal_median(np.concatenate([p[1] for p in parts]),
+                                   params.temporal_filter_size)
         heights = heights[lead:lead + n]
         filtered = filtered[lead:lead + n]
         measures = FrameMeasures.concat(list(pool.map(
-            lambda s: measure_frames(heights[s], filtered[s], params), split(n))))
+            lambda r: measure_frames(heights[r.start:r.stop], filtered[r.start:r.stop],
+                                     params), split(n, workers))))
         return heights, measures
+
+    def start(a: int, raw: np.ndarray, lead: int) -> Callable[[], tuple]:
+        """Begin extracting block ``a``; returns the call that waits for its result."""
+        n = min(last, a + block) - a
+        if kernel is None:
+            return lambda: stagewise(raw, lead, n)
+        out = kernel.new_block(n)
+        # more ranges than threads, so that movie segments interleave with them
+        tasks = [pool.submit(kernel.run, raw, out, rows) for rows in split(n, 2 * workers)]
+
+        def result() -> tuple[BoxWindows, FrameMeasures]:
+            wait(tasks)
+            for task in tasks:
+                task.result()
+            return out.box, out.measures
+
+        return result
 
     starts = list(range(first, last, block))
     done = 0
-    with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(1) as io_pool, \
-            ThreadPoolExecutor(1) as out_pool:
+    with ThreadPoolExecutor(1, thread_name_prefix="read") as io_pool, \
+            ThreadPoolExecutor(1, thread_name_prefix="write") as out_pool:
         pending_read: Future = io_pool.submit(read, starts[0], min(last, starts[0] + block))
         pending_write: Future | None = None
-        for k, a in enumerate(starts):
-            b = min(last, a + block)
+
+        def next_job(k: int) -> Callable[[], tuple] | None:
+            nonlocal pending_read
+            if k >= len(starts):
+                return None
             raw, lead = pending_read.result()
             if k + 1 < len(starts):
-                nxt = starts[k + 1]
-                pending_read = io_pool.submit(read, nxt, min(last, nxt + block))
-            heights, measures = process(pool, raw, lead, b - a)
+                b = starts[k + 1]
+                pending_read = io_pool.submit(read, b, min(last, b + block))
+            return start(starts[k], raw, lead)
+
+        job = next_job(0)
+        for k, a in enumerate(starts):
+            b = min(last, a + block)
+            following = next_job(k + 1)  # queued behind this block's ranges
+            heights, measures = job()
             assembler.add(np.arange(a, b), measures, heights)
             ready = assembler.pop_ready(final=(b == last))
             if pending_write is not None:
@@ -285,5 +352,6 @@ def _stream(reader, session: Session, arena: SessionRoi, config: Config, camera,
             done += sum(len(r) for r in ready)
             if progress is not None:
                 progress(done, total)
+            job = following
         if pending_write is not None:
             pending_write.result()

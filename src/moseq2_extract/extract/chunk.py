@@ -1,12 +1,21 @@
 """Composition of the per-frame work on one chunk (no IO, no state across chunks).
 
-``prepare_heights`` and ``measure_frames`` are pure functions of a block of frames, so the
-pipeline can run blocks on several threads (OpenCV and the numpy kernels used release the
-GIL).  Everything that links frames in time lives in :mod:`.sequence`.
+Two ways through the same per-frame steps, with identical results:
+
+* :class:`BlockKernel` runs every step of one frame back to back (subtract, filter a window
+  around the mouse, find the blob, cut the crops) into arrays allocated once per block, so
+  that several threads can each take a range of rows of the same block (OpenCV releases
+  the GIL) and the data of a frame stay in the cache.  The pipeline uses it whenever no
+  temporal filter links neighbouring frames.
+* ``prepare_heights`` then ``measure_frames`` work stage by stage on a stack; the temporal
+  median runs between the two.
+
+Everything that links frames in time lives in :mod:`.sequence`.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -15,7 +24,14 @@ import numpy as np
 from ..roi.roi import make_strel
 from .crop import crop_rotate, crop_transform
 from .features import largest_blob
-from .frames import filter_frames, subtract_background
+from .frames import (
+    HeightSubtractor,
+    WindowFilter,
+    filter_frames,
+    nonzero_rect,
+    subtract_background,
+)
+from .results import BoxWindows
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,14 @@ class FrameMeasures:
         return len(self.x)
 
     @classmethod
+    def empty(cls, n: int, crop_size: int, dtype) -> FrameMeasures:
+        """Measures of ``n`` frames without a mouse (NaN / 0), to be filled in place."""
+        c = int(crop_size)
+        return cls(*(np.full(n, np.nan) for _ in range(5)), np.zeros(n), np.zeros(n),
+                   np.zeros((n, c, c), dtype), np.zeros((n, c, c), dtype),
+                   np.zeros((n, c, c), bool))
+
+    @classmethod
     def concat(cls, parts: list[FrameMeasures]) -> FrameMeasures:
         names = cls.__dataclass_fields__
         return cls(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in names})
@@ -129,6 +153,42 @@ def prepare_heights(
     return heights, filtered
 
 
+def _measure_into(out: FrameMeasures, i: int, heights: np.ndarray, window: np.ndarray,
+                  origin: tuple[int, int], full: np.ndarray, params: ChunkParams) -> None:
+    """Find the mouse in one frame and fill row ``i`` of ``out``.
+
+    Parameters
+    ----------
+    heights : ndarray, (h, w)
+        Unfiltered heights over the ROI box.
+    window : ndarray
+        Filtered heights of the part of the box at ``origin`` = ``(x, y)``; zero around it.
+    full : ndarray, (h, w)
+        The whole filtered frame: zero outside ``window`` (the crops of filtered heights are
+        cut from it, so they do not depend on the window's extent).
+    """
+    ox, oy = origin
+    mask = (window > params.min_height).view(np.uint8)
+    blob, blob_mask = largest_blob(mask, offset=origin)
+    if blob_mask is None or not np.isfinite(blob.x):
+        return
+    bx, by, bw, bh = blob.bbox
+    if params.compute_raw_scalars:
+        source = heights[oy + by:oy + by + bh, ox + bx:ox + bx + bw]
+    else:
+        source = window[by:by + bh, bx:bx + bw]
+    out.height[i] = cv2.mean(source, mask=blob_mask)[0]
+    out.x[i], out.y[i], out.orientation[i] = blob.x, blob.y, blob.orientation
+    out.major[i], out.minor[i], out.area[i] = blob.major, blob.minor, blob.area
+    c = params.crop_size
+    m = crop_transform(blob.x, blob.y, blob.orientation, c)
+    out.crops[i] = crop_rotate(heights, m, c)
+    out.filtered_crops[i] = crop_rotate(full, m, c)
+    m_win = m.copy()
+    m_win[:, 2] += m[:, :2] @ (ox + bx, oy + by)
+    out.masks[i] = crop_rotate(blob_mask, m_win, c, nearest=True) > 0
+
+
 def measure_frames(
     heights: np.ndarray, filtered: np.ndarray, params: ChunkParams
 ) -> FrameMeasures:
@@ -144,30 +204,100 @@ def measure_frames(
     FrameMeasures
     """
     n = len(filtered)
-    c = params.crop_size
-    dtype = filtered.dtype
-    x, y, theta, major, minor = (np.full(n, np.nan) for _ in range(5))
-    area = np.zeros(n)
-    height = np.zeros(n)
-    crops = np.zeros((n, c, c), dtype)
-    fcrops = np.zeros((n, c, c), dtype)
-    masks = np.zeros((n, c, c), bool)
-    thresh = params.min_height
+    out = FrameMeasures.empty(n, params.crop_size, filtered.dtype)
     for i in range(n):
-        frame = filtered[i]
-        mask = (frame > thresh).view(np.uint8)
-        blob, window = largest_blob(mask)
-        if window is None or not np.isfinite(blob.x):
-            continue
-        bx, by, bw, bh = blob.bbox
-        source = heights[i] if params.compute_raw_scalars else frame
-        height[i] = cv2.mean(source[by:by + bh, bx:bx + bw], mask=window)[0]
-        x[i], y[i], theta[i] = blob.x, blob.y, blob.orientation
-        major[i], minor[i], area[i] = blob.major, blob.minor, blob.area
-        m = crop_transform(blob.x, blob.y, blob.orientation, c)
-        crops[i] = crop_rotate(heights[i], m, c)
-        fcrops[i] = crop_rotate(frame, m, c)
-        m_win = m.copy()
-        m_win[:, 2] += m[:, :2] @ (bx, by)
-        masks[i] = crop_rotate(window, m_win, c, nearest=True) > 0
-    return FrameMeasures(x, y, theta, major, minor, area, height, crops, fcrops, masks)
+        _measure_into(out, i, heights[i], filtered[i], (0, 0), filtered[i], params)
+    return out
+
+
+@dataclass
+class FrameBlock:
+    """Output of one block, filled row range by row range by :class:`BlockKernel`.
+
+    Attributes
+    ----------
+    measures : FrameMeasures
+    box : BoxWindows
+        Unfiltered heights over the ROI box, as each frame's rectangle of non-zero pixels.
+    """
+
+    measures: FrameMeasures
+    box: BoxWindows
+
+    def __len__(self) -> int:
+        return len(self.box)
+
+
+class BlockKernel:
+    """All per-frame steps of one session's extraction, frame by frame.
+
+    Each thread works on its own one-frame buffers; a block's heights over the whole box
+    are never stored, only their rectangle around the mouse (for the preview).
+
+    Parameters
+    ----------
+    background, roi : ndarray, (h, w)
+        Background (mm) and arena mask over the ROI box.
+    params : ChunkParams
+        Must have no temporal filter (it links frames; use ``prepare_heights``,
+        ``temporal_median`` and ``measure_frames`` then).
+    """
+
+    def __init__(self, background: np.ndarray, roi: np.ndarray, params: ChunkParams):
+        if params.temporal_halo:
+            raise ValueError("BlockKernel cannot apply a temporal filter")
+        self.params = params
+        self.shape = tuple(np.shape(roi))
+        self.subtract = HeightSubtractor(background, roi, min_height=params.min_height,
+                                         max_height=params.max_height,
+                                         frame_dtype=params.frame_dtype)
+        self.filter = WindowFilter(spatial_filter_size=params.spatial_filter_size,
+                                   strel_tail=params.strel_tail,
+                                   tail_filter_iters=params.tail_filter_iters,
+                                   strel_cable=params.strel_cable,
+                                   cable_filter_iters=params.cable_filter_iters,
+                                   dtype=self.subtract.dtype)
+        self._local = threading.local()
+
+    def new_block(self, n: int) -> FrameBlock:
+        """Empty outputs for ``n`` frames."""
+        dtype = self.subtract.dtype
+        return FrameBlock(FrameMeasures.empty(n, self.params.crop_size, dtype),
+                          BoxWindows.empty(n, self.shape, dtype))
+
+    def _buffers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """This thread's (heights, filtered, uint16 scratch) one-frame buffers."""
+        bufs = getattr(self._local, "buffers", None)
+        if bufs is None:
+            dtype = self.subtract.dtype
+            bufs = self._local.buffers = (np.empty(self.shape, dtype),
+                                          np.zeros(self.shape, dtype),
+                                          self.subtract.new_scratch())
+        return bufs
+
+    def run(self, raw: np.ndarray, block: FrameBlock, rows: range) -> None:
+        """Extract ``rows`` of ``block`` from ``raw`` (same row numbers).
+
+        Parameters
+        ----------
+        raw : ndarray, (n, h, w) uint16
+            Depth over the ROI box, one row per block row.
+        block : FrameBlock
+            From :meth:`new_block`; rows outside ``rows`` are not touched, so threads may
+            fill disjoint row ranges of one block at the same time.
+        rows : range
+        """
+        heights, full, scratch = self._buffers()
+        out = block.measures
+        for i in rows:
+            self.subtract(raw[i], heights, scratch)
+            rect = nonzero_rect(heights)
+            if rect[2] == 0:
+                continue
+            bx, by, bw, bh = rect
+            block.box.set(i, rect, heights[by:by + bh, bx:bx + bw].copy())
+            y0, y1, x0, x1 = win = self.filter.window(rect, self.shape)
+            window = self.filter(heights, win)
+            full[y0:y1, x0:x1] = window  # zero elsewhere: the whole filtered frame
+            _measure_into(out, i, heights, window, (x0, y0), full, self.params)
+            full[y0:y1, x0:x1] = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -12,7 +13,8 @@ import numpy as np
 class BlobFeatures:
     """Moment features of one frame's mouse blob (NaN fields when no blob).
 
-    Coordinates are pixels relative to the image the blob was found in; ``orientation``
+    ``x`` and ``y`` are pixels relative to the image the blob was found in plus the
+    ``offset`` given to :func:`largest_blob`; ``bbox`` is relative to that image; ``orientation``
     follows the original's convention: radians in [-pi/2, pi/2], counter-clockwise
     positive as displayed with row 0 on top, defined modulo pi.
     """
@@ -27,6 +29,7 @@ class BlobFeatures:
     label: int
 
 
+_TWO_SQRT2 = 2 * math.sqrt(2)
 NO_BLOB = BlobFeatures(np.nan, np.nan, np.nan, np.nan, np.nan, 0.0, (0, 0, 0, 0), 0)
 
 
@@ -38,20 +41,21 @@ def moment_features(moments: dict, *, offset: tuple[float, float] = (0.0, 0.0)
     -------
     (x, y, orientation, major, minor); NaNs when the zeroth moment is 0.
     """
-    m00 = moments["m00"]
+    m00 = float(moments["m00"])
     if m00 <= 0:
-        return (np.nan,) * 5
+        return (math.nan,) * 5
     x = moments["m10"] / m00 + offset[0]
     y = moments["m01"] / m00 + offset[1]
-    mu20, mu02, mu11 = moments["mu20"], moments["mu02"], moments["mu11"]
-    theta = -0.5 * np.arctan2(2 * mu11, mu20 - mu02)
-    root = np.sqrt(4 * mu11**2 + (mu20 - mu02) ** 2)
-    major = 2 * np.sqrt(2) * np.sqrt(max(mu20 + mu02 + root, 0.0) / m00)
-    minor = 2 * np.sqrt(2) * np.sqrt(max(mu20 + mu02 - root, 0.0) / m00)
-    return float(x), float(y), float(theta), float(major), float(minor)
+    mu20, mu02, mu11 = (float(moments[k]) for k in ("mu20", "mu02", "mu11"))
+    theta = -0.5 * math.atan2(2 * mu11, mu20 - mu02)
+    root = math.sqrt(4 * mu11**2 + (mu20 - mu02) ** 2)
+    major = _TWO_SQRT2 * math.sqrt(max(mu20 + mu02 + root, 0.0) / m00)
+    minor = _TWO_SQRT2 * math.sqrt(max(mu20 + mu02 - root, 0.0) / m00)
+    return float(x), float(y), theta, major, minor
 
 
-def largest_blob(mask: np.ndarray) -> tuple[BlobFeatures, np.ndarray | None]:
+def largest_blob(mask: np.ndarray, *, offset: tuple[int, int] = (0, 0)
+                 ) -> tuple[BlobFeatures, np.ndarray | None]:
     """Features of the blob of ``mask`` with the largest outer contour.
 
     The blob's pixels are those inside its outer contour that are set in ``mask``; its
@@ -60,6 +64,9 @@ def largest_blob(mask: np.ndarray) -> tuple[BlobFeatures, np.ndarray | None]:
     Parameters
     ----------
     mask : ndarray, (h, w) uint8 (0/1)
+    offset : (int, int)
+        ``(x, y)`` position of ``mask`` in a larger image: added to the centroid (in
+        integers first, so a window gives exactly the full image's centroid).
 
     Returns
     -------
@@ -70,7 +77,7 @@ def largest_blob(mask: np.ndarray) -> tuple[BlobFeatures, np.ndarray | None]:
     if not contours:
         return NO_BLOB, None
     areas = [cv2.contourArea(c) for c in contours]
-    best = int(np.argmax(areas))
+    best = max(range(len(areas)), key=areas.__getitem__)  # the first of equal maxima
     if areas[best] <= 0:
         return NO_BLOB, None
     contour = contours[best]
@@ -79,6 +86,7 @@ def largest_blob(mask: np.ndarray) -> tuple[BlobFeatures, np.ndarray | None]:
     cv2.drawContours(window, [contour], -1, 1, thickness=-1, offset=(-bx, -by))
     window &= mask[by:by + bh, bx:bx + bw]
     moments = cv2.moments(window, binaryImage=True)
-    x, y, theta, major, minor = moment_features(moments, offset=(bx, by))
+    x, y, theta, major, minor = moment_features(
+        moments, offset=(bx + int(offset[0]), by + int(offset[1])))
     return BlobFeatures(x, y, theta, major, minor, float(moments["m00"]), (bx, by, bw, bh),
                         1), window

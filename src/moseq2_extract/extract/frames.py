@@ -1,13 +1,83 @@
-"""Per-chunk image operations: background subtraction, thresholds and filters.
+"""Per-frame image operations: background subtraction, thresholds and filters.
 
-All functions take a stack of frames restricted to the ROI's bounding box and work in
-float32 / uint8 / uint16, never on full-frame float64 temporaries.
+All functions work on frames restricted to the ROI's bounding box, in uint8 / uint16 /
+float32, never on full-frame float64 temporaries.  The per-frame classes
+(:class:`HeightSubtractor`, :class:`WindowFilter`) hold what can be computed once per
+session and write into buffers the caller owns; the stack functions are loops over them.
 """
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
+
+
+class HeightSubtractor:
+    """Height above the floor of single frames, thresholded, outside the ROI zeroed.
+
+    Unlike the original (spec 7.1-1) heights are thresholded *before* the cast to
+    ``frame_dtype``, so nothing wraps around.  Heights are whole mm: the background
+    rounded to whole mm minus the depth.
+
+    Parameters
+    ----------
+    background : ndarray, (h, w) float
+        Background depth (mm) over the ROI box.
+    roi : ndarray, (h, w) bool
+        Arena mask over the box.
+    min_height, max_height : float
+        Heights outside [min_height, max_height] (mm) become 0.
+    frame_dtype : {'uint8', 'uint16'}
+    """
+
+    def __init__(self, background: np.ndarray, roi: np.ndarray, *, min_height: float,
+                 max_height: float, frame_dtype: str = "uint8"):
+        roi = np.asarray(roi, bool)
+        self.shape = roi.shape
+        self.dtype = np.dtype(frame_dtype)
+        self.min_height, self.max_height = float(min_height), float(max_height)
+        self._bg_rounded = np.rint(background).astype(np.float32)
+        self._roi = roi
+        self._bg16 = np.where(roi, self._bg_rounded, 0).astype(np.uint16)
+        self._lo = int(math.ceil(self.min_height))
+        self._hi = int(math.floor(self.max_height))
+        inside = self._bg16[roi]
+        # Saturating integer path: invalid pixels (0) and pixels outside the ROI come out
+        # as the floor depth or 0, both beyond [lo, hi], so the thresholds zero them.
+        self.integer = (self.dtype == np.uint8 and self._lo >= 0 and self._hi <= 254
+                        and (inside.size == 0 or int(inside.min()) > self._hi))
+        self._info = np.iinfo(self.dtype)
+
+    def new_scratch(self) -> np.ndarray:
+        """A (h, w) uint16 work buffer for :meth:`__call__` (one per thread)."""
+        return np.empty(self.shape, np.uint16)
+
+    def __call__(self, raw: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+        """Write the heights of one frame into ``out``.
+
+        Parameters
+        ----------
+        raw : ndarray, (h, w) uint16
+            Depth (mm) over the ROI box; 0 = invalid.  Row-strided views are fine.
+        out : ndarray, (h, w) of ``frame_dtype``
+            Destination (may be a view into a larger block).
+        scratch : ndarray, (h, w) uint16
+            From :meth:`new_scratch`.
+        """
+        if self.integer and raw.dtype == np.uint16:
+            cv2.subtract(self._bg16, raw, dst=scratch)
+            cv2.convertScaleAbs(scratch, dst=out)  # saturates at 255 > hi
+            cv2.threshold(out, self._hi, 0, cv2.THRESH_TOZERO_INV, dst=out)
+            cv2.threshold(out, self._lo - 1, 0, cv2.THRESH_TOZERO, dst=out)
+            return
+        height = self._bg_rounded - raw.astype(np.float32)
+        keep = ((raw > 0) & self._roi & (height >= self.min_height)
+                & (height <= self.max_height))
+        height[~keep] = 0
+        np.clip(height, 0, self._info.max, out=height)
+        out[...] = height.astype(self.dtype)
 
 
 def subtract_background(
@@ -19,10 +89,7 @@ def subtract_background(
     max_height: float,
     frame_dtype: str = "uint8",
 ) -> np.ndarray:
-    """Height above the floor, thresholded, outside the ROI zeroed.
-
-    Unlike the original (spec 7.1-1) heights are thresholded *before* the cast to
-    ``frame_dtype``, so nothing wraps around.
+    """Height above the floor of a stack of frames (see :class:`HeightSubtractor`).
 
     Parameters
     ----------
@@ -41,28 +108,83 @@ def subtract_background(
     ndarray, (n, h, w) of ``frame_dtype``
         Height in whole mm: the background rounded to whole mm minus the depth.
     """
-    bg16 = np.where(roi, np.rint(background), 0).astype(np.uint16)
-    lo, hi = int(np.ceil(min_height)), int(np.floor(max_height))
-    inside = bg16[roi]
-    if (frame_dtype == "uint8" and lo >= 0 and hi <= 254 and raw.dtype == np.uint16
-            and raw.flags.c_contiguous and (inside.size == 0 or int(inside.min()) > hi)):
-        # Saturating integer path: invalid pixels (0) and pixels outside the ROI come out
-        # as the floor depth or 0, both beyond [lo, hi], so the lookup table zeroes them.
-        lut = np.zeros(256, np.uint8)
-        lut[lo:hi + 1] = np.arange(lo, hi + 1)
-        out = np.empty(raw.shape, np.uint8)
-        diff = np.empty(bg16.shape, np.uint16)
-        for i in range(len(raw)):
-            cv2.subtract(bg16, raw[i], dst=diff)
-            cv2.min(diff, hi + 1, dst=diff)
-            out[i] = cv2.LUT(diff.astype(np.uint8), lut)
-        return out
-    height = np.rint(background).astype(np.float32)[None] - raw.astype(np.float32)
-    keep = (raw > 0) & roi[None] & (height >= min_height) & (height <= max_height)
-    height[~keep] = 0
-    info = np.iinfo(np.dtype(frame_dtype))
-    np.clip(height, 0, info.max, out=height)
-    return height.astype(frame_dtype)
+    sub = HeightSubtractor(background, roi, min_height=min_height, max_height=max_height,
+                           frame_dtype=frame_dtype)
+    out = np.empty(raw.shape, sub.dtype)
+    scratch = sub.new_scratch()
+    for i in range(len(raw)):
+        sub(raw[i], out[i], scratch)
+    return out
+
+
+def nonzero_rect(frame: np.ndarray) -> tuple[int, int, int, int]:
+    """Bounding rectangle ``(x, y, w, h)`` of the non-zero pixels of a 2-D image.
+
+    ``(0, 0, 0, 0)`` when every pixel is zero.
+    """
+    if frame.dtype != np.uint8:
+        frame = cv2.compare(frame, 0, cv2.CMP_GT)
+    return cv2.boundingRect(frame)
+
+
+class WindowFilter:
+    """Per-frame clean-up restricted to a window around the non-zero pixels.
+
+    Cable erosion, spatial median(s) and the tail opening, in that order.  Beyond ``pad``
+    pixels of the non-zero pixels the image is zero before and after every one of these
+    filters, so filtering the window gives exactly the full-frame result.
+
+    Parameters
+    ----------
+    spatial_filter_size : sequence of int
+        Median kernels applied in turn; any 0 disables spatial filtering.
+    strel_tail : ndarray, optional
+        Structuring element of the opening that removes the tail.
+    tail_filter_iters : int
+        Iterations of that opening (0 = off).
+    strel_cable, cable_filter_iters
+        Optional erosion that removes thin cables (0 = off).
+    dtype : dtype
+        Frame dtype (uint16 medians allow kernels 3 and 5 only; others become 5).
+    """
+
+    def __init__(self, *, spatial_filter_size=(3,), strel_tail: np.ndarray | None = None,
+                 tail_filter_iters: int = 1, strel_cable: np.ndarray | None = None,
+                 cable_filter_iters: int = 0, dtype=np.uint8):
+        spatial = [int(k) for k in spatial_filter_size if int(k) > 1]
+        if any(int(k) <= 0 for k in spatial_filter_size):
+            spatial = []
+        if np.dtype(dtype) == np.uint16:
+            spatial = [k if k in (3, 5) else 5 for k in spatial]
+        self.spatial = tuple(spatial)
+        self.cable = (strel_cable, int(cable_filter_iters)) if (
+            strel_cable is not None and cable_filter_iters > 0) else None
+        self.tail = (strel_tail, int(tail_filter_iters)) if (
+            strel_tail is not None and tail_filter_iters > 0) else None
+        self.pad = 2 + sum(k // 2 for k in self.spatial) + sum(
+            max(s.shape) * max(it, 1) for s, it in ((strel_tail, tail_filter_iters),
+                                                     (strel_cable, cable_filter_iters))
+            if s is not None)
+
+    def window(self, rect: tuple[int, int, int, int], shape: tuple[int, int]
+               ) -> tuple[int, int, int, int]:
+        """``(y0, y1, x0, x1)`` of the padded window around ``rect`` inside ``shape``."""
+        bx, by, bw, bh = rect
+        h, w = shape
+        return (max(0, by - self.pad), min(h, by + bh + self.pad),
+                max(0, bx - self.pad), min(w, bx + bw + self.pad))
+
+    def __call__(self, frame: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+        """Filter ``frame[y0:y1, x0:x1]`` (a new array; the frame is not modified)."""
+        y0, y1, x0, x1 = window
+        view = f = frame[y0:y1, x0:x1]
+        if self.cable is not None:
+            f = cv2.erode(f, self.cable[0], iterations=self.cable[1])
+        for k in self.spatial:
+            f = cv2.medianBlur(f, k)
+        if self.tail is not None:
+            f = cv2.morphologyEx(f, cv2.MORPH_OPEN, self.tail[0], iterations=self.tail[1])
+        return f.copy() if f is view else f
 
 
 def filter_frames(
@@ -74,53 +196,27 @@ def filter_frames(
     strel_cable: np.ndarray | None = None,
     cable_filter_iters: int = 0,
 ) -> np.ndarray:
-    """Per-frame clean-up: cable erosion, spatial median(s), tail opening.
+    """Per-frame clean-up of a stack (see :class:`WindowFilter`).
 
     Parameters
     ----------
     frames : ndarray, (n, h, w) uint8 or uint16
-    spatial_filter_size : sequence of int
-        Median kernels applied in turn; any 0 disables spatial filtering.
-    strel_tail : ndarray, optional
-        Structuring element of the opening that removes the tail.
-    tail_filter_iters : int
-        Iterations of that opening (0 = off).
-    strel_cable, cable_filter_iters
-        Optional erosion that removes thin cables (0 = off).
 
     Returns
     -------
     ndarray, same shape and dtype, new array.
     """
-    out = np.empty_like(frames)
-    spatial = [int(k) for k in spatial_filter_size if int(k) > 1]
-    if any(int(k) <= 0 for k in spatial_filter_size):
-        spatial = []
-    if frames.dtype == np.uint16:
-        spatial = [k if k in (3, 5) else 5 for k in spatial]
-    pad = 2 + sum(k // 2 for k in spatial) + sum(
-        max(s.shape) * max(it, 1) for s, it in ((strel_tail, tail_filter_iters),
-                                                 (strel_cable, cable_filter_iters))
-        if s is not None)
-    h, w = frames.shape[1:]
+    filt = WindowFilter(spatial_filter_size=spatial_filter_size, strel_tail=strel_tail,
+                        tail_filter_iters=tail_filter_iters, strel_cable=strel_cable,
+                        cable_filter_iters=cable_filter_iters, dtype=frames.dtype)
+    out = np.zeros_like(frames)
+    shape = frames.shape[1:]
     for i, frame in enumerate(frames):
-        # Work only around the non-zero pixels: beyond ``pad`` pixels of them the image is
-        # zero before and after every filter here, so the result is identical.
-        bx, by, bw, bh = cv2.boundingRect(frame)
-        out[i] = 0
-        if bw == 0:
+        rect = nonzero_rect(frame)
+        if rect[2] == 0:
             continue
-        y0, y1 = max(0, by - pad), min(h, by + bh + pad)
-        x0, x1 = max(0, bx - pad), min(w, bx + bw + pad)
-        f = np.ascontiguousarray(frame[y0:y1, x0:x1])
-        if cable_filter_iters > 0 and strel_cable is not None:
-            f = cv2.erode(f, strel_cable, iterations=int(cable_filter_iters))
-        for k in spatial:
-            f = cv2.medianBlur(f, k)
-        if tail_filter_iters > 0 and strel_tail is not None:
-            f = cv2.morphologyEx(f, cv2.MORPH_OPEN, strel_tail,
-                                 iterations=int(tail_filter_iters))
-        out[i, y0:y1, x0:x1] = f
+        y0, y1, x0, x1 = win = filt.window(rect, shape)
+        out[i, y0:y1, x0:x1] = filt(frame, win)
     return out
 
 

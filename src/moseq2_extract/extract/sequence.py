@@ -30,7 +30,7 @@ from .heading import (
     shape_evidence,
     shape_features,
 )
-from .results import ChunkResult
+from .results import BoxWindows, ChunkResult
 from .scalars import MotionCarry, compute_scalars
 
 # Probability that the head/tail assignment swaps between consecutive frames.
@@ -200,7 +200,8 @@ class SequenceAssembler:
         window = int(getattr(self.flip_model, "smoothing", 1) or 1)
         self._half = max(0, window // 2) if self.flip_model is not None else 0
 
-    def add(self, frame_index: np.ndarray, measures: FrameMeasures, box: np.ndarray) -> None:
+    def add(self, frame_index: np.ndarray, measures: FrameMeasures,
+            box: np.ndarray | BoxWindows) -> None:
         """Add the next block of frames (in order).
 
         Parameters
@@ -208,7 +209,7 @@ class SequenceAssembler:
         frame_index : ndarray, (n,) int
             Absolute frame indices.
         measures : FrameMeasures
-        box : ndarray, (n, h, w)
+        box : ndarray, (n, h, w), or BoxWindows
             Unfiltered heights over the ROI box (passed through for the preview movie).
         """
         previous = self._last_axis

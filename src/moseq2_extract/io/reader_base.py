@@ -146,8 +146,8 @@ class DepthReader(abc.ABC):
     def __len__(self) -> int:
         return self.nframes
 
-    def read_region(self, start: int, stop: int, region: tuple[int, int, int, int]
-                    ) -> np.ndarray:
+    def read_region(self, start: int, stop: int, region: tuple[int, int, int, int], *,
+                    out: np.ndarray | None = None) -> np.ndarray:
         """Read frames ``start .. stop - 1`` cropped to ``region``.
 
         Parameters
@@ -156,14 +156,22 @@ class DepthReader(abc.ABC):
             Half-open frame range.
         region : (y0, y1, x0, x1)
             Rows and columns to keep (end-exclusive).
+        out : ndarray, optional
+            ``(stop - start, y1 - y0, x1 - x0)`` uint16 array to fill (a buffer reused from
+            block to block saves the kernel zeroing fresh memory for every block).
 
         Returns
         -------
         np.ndarray
-            ``(stop - start, y1 - y0, x1 - x0)`` uint16, C-contiguous.
+            ``(stop - start, y1 - y0, x1 - x0)`` uint16, C-contiguous (``out`` if given).
         """
         y0, y1, x0, x1 = region
-        return np.ascontiguousarray(self.read(start, stop)[:, y0:y1, x0:x1])
+        frames = self.read(start, stop)[:, y0:y1, x0:x1]
+        if out is None:
+            return np.ascontiguousarray(frames)
+        _check_out(out, frames.shape, self.path)
+        np.copyto(out, frames)
+        return out
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Read the contiguous frames ``start .. stop - 1``.
@@ -323,6 +331,12 @@ class DepthReader(abc.ABC):
                 f"got {idx.min()}..{idx.max()}"
             )
         return idx
+
+
+def _check_out(out: np.ndarray, shape: tuple[int, ...], path: Path) -> None:
+    if out.shape != tuple(shape) or out.dtype != np.uint16:
+        raise ValueError(f"{path}: output buffer is {out.dtype} {out.shape}, "
+                         f"expected uint16 {tuple(shape)}")
 
 
 def whole_frames(size: int, width: int, height: int, *, what: str) -> int:

@@ -6,10 +6,17 @@ bounding box (``h x w``) at the bottom-right, and the absolute frame number in w
 Heights are coloured with matplotlib's ``jet`` colormap after scaling
 ``clip((v - min_height) / (max_height - min_height), 0, 1)``.
 
-Colouring is a table lookup done once per sub-batch of frames (OpenCV, releases the GIL);
-RGB is converted to yuv420p with OpenCV (BT.601, limited range, as the original's ffmpeg
-pipe did) so the encoder gets frames it needs no conversion for.  By default a background
-thread composes and encodes while the caller extracts the next chunk.
+How it is made fast:
+
+* Colours go straight into the encoder's yuv420p planes (BT.601, limited range, what the
+  original's ffmpeg pipe made of its RGB frames) through one lookup table per plane, and
+  only where the picture changed: the crop, the part of the box where heights are not
+  zero, and the frame number (:class:`PreviewCanvas`).
+* The movie is encoded in independent segments of :data:`SEGMENT_FRAMES` frames, each by
+  its own encoder starting with a key frame (:func:`encode_segment`), so segments can be
+  encoded on several threads at once (x264 releases the GIL); :class:`PreviewWriter`
+  writes their packets into one MP4 stream in order.  Segments are cut by frame count
+  only, so the file does not depend on how frames were handed over or on thread counts.
 """
 
 from __future__ import annotations
@@ -17,9 +24,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -29,10 +36,14 @@ import av
 import cv2
 import numpy as np
 
+from ..extract.frames import nonzero_rect
+from ..extract.results import BoxWindows
+
 log = logging.getLogger(__name__)
 
-__all__ = ["PreviewWriter", "colorize_heights", "compose_preview", "jet_lut",
-           "select_codec"]
+__all__ = ["SEGMENT_FRAMES", "EncoderSettings", "PreviewCanvas", "PreviewWriter",
+           "colorize_heights", "compose_preview", "compose_preview_yuv", "encode_segment",
+           "jet_lut", "select_codec"]
 
 # Breakpoints (x, y) of matplotlib's "jet" colormap, per channel.
 _JET_POINTS = {
@@ -41,8 +52,8 @@ _JET_POINTS = {
     "blue": ((0.0, 0.5), (0.11, 1.0), (0.34, 1.0), (0.65, 0.0), (1.0, 0.0)),
 }
 _N_COLORS = 256
-_SUB_BATCH = 32  # frames coloured and converted at once (bounded memory)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+SEGMENT_FRAMES = 256  # frames per independently encoded segment (one key frame each)
 
 
 @lru_cache(maxsize=1)
@@ -190,60 +201,164 @@ def _yuv_tables(min_height: float, max_height: float, size: int) -> np.ndarray:
     return out
 
 
+def _text_origin(height: int, width: int) -> tuple[int, int]:
+    return 5, max(20, min(width - 40, height - 10))
+
+
+def _plane_view(plane: Any) -> np.ndarray:
+    """Writable (height, width) uint8 view of one plane of an ``av.VideoFrame``."""
+    flat = np.frombuffer(plane, np.uint8)
+    return flat.reshape(plane.height, plane.line_size)[:, :plane.width]
+
+
+class PreviewCanvas:
+    """One preview picture in yuv420p, repainted in place frame after frame.
+
+    The picture is the same as :func:`compose_preview` converted with
+    ``cv2.COLOR_RGB2YUV_I420`` (chroma sampled at the top-left pixel of each 2 x 2 block),
+    except inside the frame number, which is white with neutral chroma.  Only what can
+    change is painted: the crop, the rectangle of the box where heights are not zero, and
+    the frame number; what the previous frame painted there is reset first.
+
+    Parameters
+    ----------
+    box_shape : (int, int)
+        ``(h, w)`` of the ROI box.
+    crop_size : int
+    min_height, max_height : float
+        Colour scale range (mm).
+    wide : bool
+        Heights are uint16 (else uint8).
+
+    Attributes
+    ----------
+    frame : av.VideoFrame
+        The picture (yuv420p), owned by the canvas: encode it before the next :meth:`paint`.
+    """
+
+    def __init__(self, box_shape: tuple[int, int], crop_size: int, *, min_height: float,
+                 max_height: float, wide: bool = False):
+        lo, hi = _check_range(min_height, max_height)
+        self.box_shape = (int(box_shape[0]), int(box_shape[1]))
+        self.crop_size = c = int(crop_size)
+        self.height, self.width = _canvas_shape(self.box_shape, c)
+        self.frame = av.VideoFrame(self.width, self.height, "yuv420p")
+        self._planes = [_plane_view(p) for p in self.frame.planes]
+        self._tables = _yuv_tables(lo, hi, 256)
+        self._index = _index_table(lo, hi, 65536) if wide else None
+        self._base = [int(t[0]) for t in self._tables]  # colour of height 0
+        for plane, value in zip(self._planes, self._base):
+            plane[:] = value
+        self._dirty: list[tuple[int, int, int, int]] = []  # luma rects (y0, y1, x0, x1)
+        self._org = _text_origin(self.height, self.width)
+
+    def _reset(self, y0: int, y1: int, x0: int, x1: int) -> None:
+        luma, u, v = self._planes
+        luma[y0:y1, x0:x1] = self._base[0]
+        cy, cx = slice((y0 + 1) // 2, (y1 + 1) // 2), slice((x0 + 1) // 2, (x1 + 1) // 2)
+        u[cy, cx] = self._base[1]
+        v[cy, cx] = self._base[2]
+
+    def _paint(self, values: np.ndarray, top: int, left: int) -> None:
+        """Colour ``values`` (2-D heights) into the picture at ``(top, left)``."""
+        if self._index is not None:
+            values = self._index[values]
+        h, w = values.shape
+        luma, u, v = self._planes
+        ty, tu, tv = self._tables
+        cv2.LUT(values, ty, dst=luma[top:top + h, left:left + w])
+        # chroma cell (i, j) shows the picture's pixel (2i, 2j)
+        i0, i1 = (top + 1) // 2, (top + h + 1) // 2
+        j0, j1 = (left + 1) // 2, (left + w + 1) // 2
+        if i1 <= i0 or j1 <= j0:
+            return
+        sub = np.ascontiguousarray(values[2 * i0 - top::2, 2 * j0 - left::2])
+        cv2.LUT(sub, tu, dst=u[i0:i1, j0:j1])
+        cv2.LUT(sub, tv, dst=v[i0:i1, j0:j1])
+
+    def _text(self, index: int) -> tuple[int, int, int, int]:
+        """Draw the frame number; returns its luma rectangle."""
+        text = str(int(index))
+        org = self._org
+        (tw, th), base = cv2.getTextSize(text, _FONT, 1.0, 2)
+        # the patch starts on even coordinates, so that its chroma samples line up
+        y0, x0 = max(0, org[1] - th - 2) & ~1, org[0] & ~1
+        y1, x1 = min(self.height, org[1] + base + 2), min(self.width, org[0] + tw + 2)
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.putText(mask, text, (org[0] - x0, org[1] - y0), _FONT, 1.0, 255, 2, cv2.LINE_AA)
+        luma = self._planes[0][y0:y1, x0:x1]
+        np.maximum(luma, mask, out=luma)
+        chroma_mask = mask[::2, ::2] > 127
+        for plane in self._planes[1:]:
+            region = plane[y0 // 2:y0 // 2 + chroma_mask.shape[0],
+                           x0 // 2:x0 // 2 + chroma_mask.shape[1]]
+            region[chroma_mask[: region.shape[0], : region.shape[1]]] = 128
+        return y0, y1, x0, x1
+
+    def paint(self, crop: np.ndarray, window: np.ndarray, index: int, *,
+              at: tuple[int, int] = (0, 0)) -> av.VideoFrame:
+        """Paint the next picture and return :attr:`frame`.
+
+        Parameters
+        ----------
+        crop : ndarray, (c, c)
+            Egocentric heights (mm).
+        window : ndarray, (k, l)
+            Heights (mm) of the part of the ROI box at ``at``; the rest of the box is zero.
+            The whole box (``at=(0, 0)``) is fine too.
+        index : int
+            Frame number to draw.
+        at : (x, y)
+            Position of ``window`` in the box.
+        """
+        for dirty in self._dirty:
+            self._reset(*dirty)
+        c = self.crop_size
+        self._paint(crop, 0, 0)
+        self._dirty = []
+        h, w = window.shape
+        if h > 0 and w > 0:
+            top, left = c + int(at[1]), c + int(at[0])
+            self._paint(window, top, left)
+            self._dirty.append((top, top + h, left, left + w))
+        self._dirty.append(self._text(index))
+        return self.frame
+
+    def planes(self) -> np.ndarray:
+        """A copy of the picture as one (3H/2, W) I420 array."""
+        luma, u, v = self._planes
+        return np.concatenate([luma, u.reshape(-1, self.width), v.reshape(-1, self.width)])
+
+
+def _box_window(box: np.ndarray | BoxWindows, i: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Frame ``i``'s rectangle of non-zero heights and its position ``(x, y)``."""
+    if isinstance(box, BoxWindows):
+        x, y = (int(v) for v in box.rects[i, :2])
+        return box.windows[i], (x, y)
+    frame = box[i]
+    x, y, w, h = nonzero_rect(frame)
+    return frame[y:y + h, x:x + w], (x, y)
+
+
 def compose_preview_yuv(crops: np.ndarray, box: np.ndarray, frame_index: np.ndarray, *,
                         min_height: float, max_height: float) -> np.ndarray:
-    """Compose preview frames directly as I420 (yuv420p), without an RGB detour.
-
-    Same picture as :func:`compose_preview` (chroma sampled at the top-left pixel of each
-    2 x 2 block), at a fraction of the cost: heights go through one lookup table per plane.
+    """Compose preview frames as I420 (yuv420p) arrays (see :class:`PreviewCanvas`).
 
     Returns
     -------
     ndarray, (n, 3 * H // 2, W) uint8
         I420 frames for ``av.VideoFrame.from_ndarray(..., format="yuv420p")``.
     """
-    lo, hi = _check_range(min_height, max_height)
-    crops = np.asarray(crops)
-    box = np.asarray(box)
+    crops, box = np.asarray(crops), np.asarray(box)
     frame_index = np.asarray(frame_index).reshape(-1)
-    n, c = crops.shape[0], crops.shape[1]
-    h, w = box.shape[1:]
-    height, width = _canvas_shape((h, w), c)
-    size = 65536 if max(crops.dtype.itemsize, box.dtype.itemsize) > 1 else 256
-    dtype = np.uint16 if size > 256 else np.uint8
-    canvas = np.zeros((n, height, width), dtype)
-    canvas[:, :c, :c] = crops
-    canvas[:, c:c + h, c:c + w] = box
-    tables = _yuv_tables(lo, hi, size)
-    out = np.empty((n, height * 3 // 2, width), np.uint8)
-    hh, hw = height // 2, width // 2
-    if size > 256:  # uint16 heights: one table lookup to colour indices first
-        canvas = _index_table(lo, hi, size)[canvas]
-        tables = _yuv_tables(lo, hi, 256)
-    sub = np.ascontiguousarray(canvas[:, ::2, ::2]).reshape(n * hh, hw)
-    out[:, :height] = cv2.LUT(canvas.reshape(n * height, width), tables[0]).reshape(
-        n, height, width)
-    chroma = out[:, height:].reshape(n, 2, hh * hw)
-    chroma[:, 0] = cv2.LUT(sub, tables[1]).reshape(n, hh * hw)
-    chroma[:, 1] = cv2.LUT(sub, tables[2]).reshape(n, hh * hw)
-    org = (5, max(20, min(width - 40, height - 10)))
-    for frame, index in zip(out, frame_index):
-        # white text: full luma, neutral chroma; the patch starts on even coordinates so
-        # that its chroma samples line up with every other luma pixel
-        text = str(int(index))
-        (tw, th), base = cv2.getTextSize(text, _FONT, 1.0, 2)
-        y0, x0 = max(0, org[1] - th - 2) & ~1, org[0] & ~1
-        y1, x1 = min(height, org[1] + base + 2), min(width, org[0] + tw + 2)
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        cv2.putText(mask, text, (org[0] - x0, org[1] - y0), _FONT, 1.0, 255, 2, cv2.LINE_AA)
-        luma = frame[:height]
-        luma[y0:y1, x0:x1] = np.maximum(luma[y0:y1, x0:x1], mask)
-        chroma_mask = mask[::2, ::2] > 127
-        planes = frame[height:].reshape(2, hh, hw)
-        for plane in planes:
-            region = plane[y0 // 2:y0 // 2 + chroma_mask.shape[0],
-                           x0 // 2:x0 // 2 + chroma_mask.shape[1]]
-            region[chroma_mask[: region.shape[0], : region.shape[1]]] = 128
+    wide = max(crops.dtype.itemsize, box.dtype.itemsize) > 1
+    canvas = PreviewCanvas(box.shape[1:], crops.shape[1], min_height=min_height,
+                           max_height=max_height, wide=wide)
+    out = np.empty((len(frame_index), canvas.height * 3 // 2, canvas.width), np.uint8)
+    for i, index in enumerate(frame_index):
+        window, at = _box_window(box, i)
+        canvas.paint(crops[i], window, index, at=at)
+        out[i] = canvas.planes()
     return out
 
 
@@ -263,11 +378,107 @@ def select_codec() -> str:
     raise RuntimeError("PyAV has no H.264 or MPEG-4 encoder")  # pragma: no cover
 
 
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Everything that decides the encoded stream (identical for every segment).
+
+    Attributes
+    ----------
+    codec : str
+        Encoder name.
+    width, height : int
+        Picture size (even).
+    rate : Fraction
+        Frame rate.
+    preset : str
+        x264 speed preset (ignored by other encoders).
+    crf : int
+        x264 constant rate factor (quality; lower is better).
+    """
+
+    codec: str
+    width: int
+    height: int
+    rate: Fraction
+    preset: str = "ultrafast"
+    crf: int = 23
+
+    def configure(self, ctx: Any) -> None:
+        """Set up an (unopened) encoder context; the segments' encoders and the MP4
+        stream's must agree, so that their stream headers are the same."""
+        ctx.width, ctx.height = self.width, self.height
+        ctx.pix_fmt = "yuv420p"
+        ctx.time_base = 1 / self.rate
+        ctx.framerate = self.rate
+        ctx.gop_size = SEGMENT_FRAMES  # one key frame per segment, at its start
+        ctx.thread_count = 1  # parallelism comes from encoding segments side by side
+        # what cv2.COLOR_RGB2YUV_I420 produces: BT.601, limited range
+        ctx.color_range = 1
+        ctx.colorspace = 6
+        ctx.color_primaries = 6
+        ctx.color_trc = 6
+        if self.codec == "libx264":
+            ctx.options = {"preset": self.preset, "crf": str(self.crf)}
+        else:
+            ctx.bit_rate = 4_000_000
+
+    def open_encoder(self) -> Any:
+        """A new encoder context producing MP4-ready packets (stream headers out of band)."""
+        ctx = av.CodecContext.create(self.codec, "w")
+        self.configure(ctx)
+        ctx.flags |= int(av.codec.context.Flags.global_header)
+        ctx.open()
+        return ctx
+
+
+Piece = tuple[np.ndarray, "np.ndarray | BoxWindows", np.ndarray]  # crops, box, frame numbers
+
+
+def encode_segment(settings: EncoderSettings, pieces: list[Piece], *, crop_size: int,
+                   box_shape: tuple[int, int], min_height: float, max_height: float
+                   ) -> tuple[list[Any], bytes]:
+    """Paint and encode one segment with its own encoder.
+
+    Parameters
+    ----------
+    settings : EncoderSettings
+    pieces : list of (crops, box, frame_index)
+        The segment's frames in order: crops (k, c, c), box heights ((k, h, w) array or
+        :class:`~moseq2_extract.extract.results.BoxWindows`), frame numbers (k,).
+    crop_size, box_shape, min_height, max_height
+        As for :class:`PreviewCanvas`.
+
+    Returns
+    -------
+    (packets, extradata)
+        ``av.Packet`` objects with time stamps in frames from the segment's start, and the
+        encoder's stream header.
+    """
+    wide = any(max(p[0].dtype.itemsize, p[1].dtype.itemsize) > 1 for p in pieces)
+    canvas = PreviewCanvas(box_shape, crop_size, min_height=min_height,
+                           max_height=max_height, wide=wide)
+    ctx = settings.open_encoder()
+    packets: list[Any] = []
+    pts = 0
+    for crops, box, index in pieces:
+        for i in range(len(index)):
+            window, at = _box_window(box, i)
+            frame = canvas.paint(crops[i], window, index[i], at=at)
+            frame.pts = pts
+            pts += 1
+            packets.extend(ctx.encode(frame))
+    packets.extend(ctx.encode(None))
+    return packets, bytes(ctx.extradata or b"")
+
+
 class PreviewWriter:
     """Encode the preview movie chunk by chunk (context manager).
 
     The movie is written to ``<dir>/.<name>.partial`` and renamed to ``path`` by
     :meth:`close`; an exception inside the ``with`` block (or :meth:`abort`) deletes it.
+    Frames are gathered into segments of :data:`SEGMENT_FRAMES`; each full segment is
+    encoded as a task on ``executor`` while the caller goes on, and its packets are
+    written to the file, in order, by later calls (all of them by :meth:`close`).
 
     Parameters
     ----------
@@ -281,9 +492,6 @@ class PreviewWriter:
         Side ``c`` of the egocentric crop.
     min_height, max_height : float
         Colour scale range (mm).
-    threads : int
-        Encoder threads (0 = automatic).  One is the default: x264's own threading costs
-        more CPU than it saves on a machine whose other cores extract frames.
     preset : str
         x264 speed preset (ignored by other encoders).  Measured for a 428 x 426 preview of
         a real extraction (colouring included, one core): ``ultrafast`` (the default,
@@ -293,9 +501,14 @@ class PreviewWriter:
     crf : int
         x264 constant rate factor (quality; lower is better).
     background : bool
-        Compose and encode in a background thread, so :meth:`write` returns while the
-        previous chunk is still being encoded (at most one chunk waits).  The arrays
-        passed to :meth:`write` must not be modified afterwards.
+        Without ``executor``: encode on a private background thread (True) or in the
+        calling thread (False).
+    executor : concurrent.futures.Executor, optional
+        Where segments are encoded (e.g. the pipeline's worker pool, so that several
+        segments are encoded at once).  The arrays passed to :meth:`write` must not be
+        modified afterwards.
+    max_pending : int
+        Segments queued or being encoded at most; :meth:`write` waits beyond that.
     codec : str, optional
         Force an encoder name (default: :func:`select_codec`).
 
@@ -306,12 +519,13 @@ class PreviewWriter:
     frame_size : (int, int)
         ``(height, width)`` of the movie.
     frames_written : int
-        Frames encoded so far.
+        Frames written to the file so far.
     """
 
     def __init__(self, path: str | os.PathLike, *, fps: float, box_shape: tuple[int, int],
-                 crop_size: int, min_height: float, max_height: float, threads: int = 1,
+                 crop_size: int, min_height: float, max_height: float,
                  preset: str = "ultrafast", crf: int = 23, background: bool = True,
+                 executor: Executor | None = None, max_pending: int = 4,
                  codec: str | None = None):
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
@@ -322,134 +536,131 @@ class PreviewWriter:
         self.crop_size = int(crop_size)
         self.frame_size = _canvas_shape(self.box_shape, self.crop_size)
         self.codec = codec or select_codec()
+        self.settings = EncoderSettings(self.codec, self.frame_size[1], self.frame_size[0],
+                                        Fraction(fps).limit_denominator(1001), preset,
+                                        int(crf))
         self.frames_written = 0
+        self._frames_submitted = 0
         self._closed = False
-        self._aborting = False
-        self._error: BaseException | None = None
+        self._buffer: list[Piece] = []
+        self._buffered = 0
+        self._pending: deque[tuple[int, int, Future]] = deque()  # (first frame, n, task)
+        self._max_pending = max(1, int(max_pending))
+        self._own_executor: ThreadPoolExecutor | None = None
+        if executor is None and background:
+            executor = self._own_executor = ThreadPoolExecutor(
+                1, thread_name_prefix="preview-writer")
+        self._executor = executor
         self.partial_path.parent.mkdir(parents=True, exist_ok=True)
         self.partial_path.unlink(missing_ok=True)
         self._container = av.open(str(self.partial_path), "w", format="mp4")
         try:
-            self._stream = self._open_stream(fps, threads, preset, crf)
+            self._stream = self._container.add_stream(self.codec, rate=self.settings.rate)
+            self.settings.configure(self._stream.codec_context)
+            self._stream.time_base = 1 / self.settings.rate
         except BaseException:
             self._container.close()
             self.partial_path.unlink(missing_ok=True)
             raise
-        self._queue: queue.Queue | None = None
-        self._thread: threading.Thread | None = None
-        if background:
-            self._queue = queue.Queue(maxsize=1)
-            self._thread = threading.Thread(target=self._work, name="preview-writer",
-                                            daemon=True)
-            self._thread.start()
-
-    def _open_stream(self, fps: float, threads: int, preset: str, crf: int) -> Any:
-        rate = Fraction(fps).limit_denominator(1001)
-        stream = self._container.add_stream(self.codec, rate=rate)
-        stream.height, stream.width = self.frame_size
-        stream.pix_fmt = "yuv420p"
-        ctx = stream.codec_context
-        ctx.thread_type = "AUTO"
-        ctx.thread_count = int(threads)
-        # what cv2.COLOR_RGB2YUV_I420 produces: BT.601, limited range
-        ctx.color_range = 1
-        ctx.colorspace = 6
-        ctx.color_primaries = 6
-        ctx.color_trc = 6
-        if self.codec == "libx264":
-            stream.options = {"preset": preset, "crf": str(crf)}
-        else:
-            stream.bit_rate = 4_000_000
-        return stream
 
     # -- encoding --------------------------------------------------------------------
 
-    def _compose(self, crops: np.ndarray, box: np.ndarray, frame_index: np.ndarray
-                 ) -> np.ndarray:
-        return compose_preview_yuv(crops, box, frame_index, min_height=self.min_height,
-                                   max_height=self.max_height)
-
-    def _encode(self, crops: np.ndarray, box: np.ndarray, frame_index: np.ndarray) -> None:
-        # colour the next sub-batch on a helper thread while this one is encoded (both
-        # release the GIL), so the encoder is the only serial step
-        batches = [slice(s, s + _SUB_BATCH) for s in range(0, len(frame_index), _SUB_BATCH)]
-        with ThreadPoolExecutor(1) as composer:
-            pending = composer.submit(self._compose, crops[batches[0]], box[batches[0]],
-                                      frame_index[batches[0]]) if batches else None
-            for k in range(len(batches)):
-                frames = pending.result()
-                if k + 1 < len(batches):
-                    nxt = batches[k + 1]
-                    pending = composer.submit(self._compose, crops[nxt], box[nxt],
-                                              frame_index[nxt])
-                for image in frames:
-                    frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
-                    frame.pts = self.frames_written
-                    for packet in self._stream.encode(frame):
-                        self._container.mux(packet)
-                    self.frames_written += 1
-
-    def _work(self) -> None:
-        assert self._queue is not None
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if self._error is not None or self._aborting:
-                continue  # drain after a failure or an abort
+    def _submit(self, pieces: list[Piece]) -> None:
+        n = sum(len(p[2]) for p in pieces)
+        args = (self.settings, pieces)
+        kwargs = dict(crop_size=self.crop_size, box_shape=self.box_shape,
+                      min_height=self.min_height, max_height=self.max_height)
+        if self._executor is None:
+            future: Future = Future()
             try:
-                self._encode(*item)
-            except BaseException as err:  # re-raised in the caller's thread
-                self._error = err
+                future.set_result(encode_segment(*args, **kwargs))
+            except Exception as err:  # raised when the segment is written, like a task's
+                future.set_exception(err)
+        else:
+            future = self._executor.submit(encode_segment, *args, **kwargs)
+        self._pending.append((self._frames_submitted, n, future))
+        self._frames_submitted += n
 
-    def _raise_error(self) -> None:
-        if self._error is not None:
-            raise self._error
+    def _cut(self, count: int) -> list[Piece]:
+        """Take the first ``count`` buffered frames as a list of pieces."""
+        out: list[Piece] = []
+        while count > 0:
+            crops, box, index = self._buffer[0]
+            k = len(index)
+            if k <= count:
+                out.append(self._buffer.pop(0))
+            else:
+                out.append((crops[:count], box[:count], index[:count]))
+                self._buffer[0] = (crops[count:], box[count:], index[count:])
+                k = count
+            count -= k
+            self._buffered -= k
+        return out
 
-    def write(self, crops: np.ndarray, box: np.ndarray, frame_index: np.ndarray) -> None:
+    def _mux_ready(self, *, wait: bool) -> None:
+        """Write the packets of finished segments, in order (all of them if ``wait``)."""
+        while self._pending and (wait or self._pending[0][2].done()
+                                 or len(self._pending) > self._max_pending):
+            start, n, future = self._pending.popleft()
+            packets, extradata = future.result()
+            for packet in packets:
+                packet.stream = self._stream
+                packet.pts += start
+                packet.dts += start
+                self._container.mux(packet)
+            # the file's stream header (written by the stream's own encoder, opened with
+            # the same settings) must be the one the segment's packets were made for
+            header = bytes(self._stream.codec_context.extradata or b"")
+            if header != extradata:
+                raise RuntimeError(f"{self.partial_path}: a movie segment was encoded with "
+                                   "different stream headers")
+            self.frames_written += n
+
+    def write(self, crops: np.ndarray, box: np.ndarray | BoxWindows,
+              frame_index: np.ndarray) -> None:
         """Add one chunk of frames.
 
         Parameters
         ----------
         crops : ndarray, (n, c, c) uint8 or uint16
             Egocentric height crops (mm).
-        box : ndarray, (n, h, w) uint8 or uint16
+        box : ndarray, (n, h, w) uint8 or uint16, or BoxWindows
             Heights over the ROI bounding box (mm).
         frame_index : ndarray, (n,) int
             Absolute video frame index of each frame.
         """
         if self._closed:
             raise ValueError(f"{self.partial_path}: preview writer is closed")
-        self._raise_error()
         crops = np.asarray(crops)
-        box = np.asarray(box)
+        if not isinstance(box, BoxWindows):
+            box = np.asarray(box)
         frame_index = np.asarray(frame_index).reshape(-1)
         c = self.crop_size
         n = len(frame_index)
         if crops.shape != (n, c, c):
             raise ValueError(f"crops: expected shape {(n, c, c)}, got {crops.shape}")
-        if box.shape != (n, *self.box_shape):
-            raise ValueError(f"box: expected shape {(n, *self.box_shape)}, got {box.shape}")
+        shape = (len(box), *box.shape) if isinstance(box, BoxWindows) else box.shape
+        if shape != (n, *self.box_shape):
+            raise ValueError(f"box: expected shape {(n, *self.box_shape)}, got {shape}")
         if n == 0:
             return
-        if self._queue is None:
-            self._encode(crops, box, frame_index)
-            return
-        while True:
-            try:
-                self._queue.put((crops, box, frame_index), timeout=0.5)
-                break
-            except queue.Full:
-                self._raise_error()
-        self._raise_error()
+        self._buffer.append((crops, box, frame_index))
+        self._buffered += n
+        while self._buffered >= SEGMENT_FRAMES:
+            self._submit(self._cut(SEGMENT_FRAMES))
+        self._mux_ready(wait=False)
 
     # -- ending ----------------------------------------------------------------------
 
-    def _stop_thread(self) -> None:
-        if self._thread is not None and self._queue is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
+    def _drop_pending(self) -> None:
+        for _, _, future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        self._buffer.clear()
+        self._buffered = 0
+        if self._own_executor is not None:
+            self._own_executor.shutdown(wait=True, cancel_futures=True)
+            self._own_executor = None
 
     def close(self) -> Path | None:
         """Encode what is pending, finish the file and rename it to ``path``.
@@ -461,15 +672,14 @@ class PreviewWriter:
         """
         if self._closed:
             return self.path if self.path.exists() and self.frames_written else None
-        self._stop_thread()
         try:
-            self._raise_error()
-            if self.frames_written:
-                for packet in self._stream.encode(None):
-                    self._container.mux(packet)
+            if self._buffered:
+                self._submit(self._cut(self._buffered))
+            self._mux_ready(wait=True)
         except BaseException:
             self.abort()
             raise
+        self._drop_pending()
         self._container.close()
         self._closed = True
         if not self.frames_written:
@@ -485,8 +695,7 @@ class PreviewWriter:
         if self._closed:
             return
         self._closed = True
-        self._aborting = True
-        self._stop_thread()
+        self._drop_pending()
         with contextlib.suppress(Exception):
             self._container.close()
         self.partial_path.unlink(missing_ok=True)

@@ -154,10 +154,13 @@ def fit_plane_ransac(
         return PlaneFit(False, nan_plane, inf_dist, 0.0, "all sampled point triples were "
                         "degenerate")
     best_count, best_mean, best = -1, np.inf, None
+    buf = np.empty((len(score_pts), min(128, len(planes))))  # reused: no fresh pages
     for start in range(0, len(planes), 128):
         block = planes[start:start + 128]
-        dist = np.abs(score_pts @ block[:, :3].T + block[:, 3])  # (P, B)
-        counts = (dist < noise_tolerance).sum(axis=0)
+        dist = np.matmul(score_pts, block[:, :3].T, out=buf[:, :len(block)])  # (P, B)
+        dist += block[:, 3]
+        np.abs(dist, out=dist)
+        counts = np.count_nonzero(dist < noise_tolerance, axis=0)
         means = dist.mean(axis=0)
         for j in np.argsort(-counts, kind="stable")[:4]:
             if counts[j] > best_count or (counts[j] == best_count and means[j] < best_mean):
