@@ -1,9 +1,11 @@
 """Where the time goes: CPU milliseconds per frame of each pipeline stage, one thread.
 
 Generates (or reuses) a synthetic Kinect session, finds its ROI, then runs every stage of
-the per-block work separately over the same frames and prints a markdown table. CPU time
-(``time.process_time``) is used rather than wall time, so a busy machine disturbs the
-figures less; OpenCV is limited to one thread.
+the per-frame work separately over the same frames and prints a markdown table. CPU time
+(``time.process_time``, best of a few repeats) is used rather than wall time, so a busy
+machine disturbs the figures less; OpenCV is limited to one thread. The stages are the ones
+``extract_session`` runs (in parallel there); compare their sum with the end-to-end
+figures of ``bench_vs_reference.py``.
 
     python benchmarks/profile_stages.py --frames 1800
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -20,12 +23,16 @@ import numpy as np
 
 from moseq2_extract.camera import detect_camera
 from moseq2_extract.config import make_config
-from moseq2_extract.extract.chunk import ChunkParams, measure_frames
-from moseq2_extract.extract.frames import filter_frames, subtract_background
+from moseq2_extract.extract.chunk import BlockKernel, ChunkParams
 from moseq2_extract.extract.sequence import SequenceAssembler
 from moseq2_extract.io.session import load_session
 from moseq2_extract.output.h5writer import ResultsWriter
-from moseq2_extract.output.movie import PreviewWriter, compose_preview_yuv
+from moseq2_extract.output.movie import (
+    SEGMENT_FRAMES,
+    EncoderSettings,
+    PreviewCanvas,
+    encode_segment,
+)
 from moseq2_extract.session_roi import find_session_roi
 from moseq2_extract.synthetic import SessionSpec, write_session
 
@@ -61,25 +68,38 @@ def main(argv=None) -> None:
                                  nframes=session.nframes)
         roi_s = time.process_time() - t0
         y0, y1, x0, x1 = arena.bbox
-        bg = arena.background[y0:y1, x0:x1].astype(np.float32)
-        roi = arena.roi[y0:y1, x0:x1]
+        width = reader.info.width
         n = min(BLOCK * 4, session.nframes)
-        ms, raw = cpu_ms(lambda: reader.read_region(0, n, (y0, y1, x0, x1)), n)
-        rows.append(("read ROI box", ms))
+        buf = np.empty((n, y1 - y0, width), np.uint16)
+        ms, rows_read = cpu_ms(lambda: reader.read_region(0, n, (y0, y1, 0, width), out=buf),
+                               n)
+        raw = rows_read[:, :, x0:x1]
+        rows.append(("read (whole rows of the ROI box into a reused buffer)", ms))
         params = ChunkParams.from_config(config)
-        ms, heights = cpu_ms(lambda: subtract_background(
-            raw, bg, roi, min_height=10, max_height=120), n)
-        rows.append(("background subtraction + thresholds", ms))
-        ms, filtered = cpu_ms(lambda: filter_frames(
-            heights, spatial_filter_size=(3,), strel_tail=params.strel_tail), n)
-        rows.append(("spatial median + tail opening", ms))
-        ms, measures = cpu_ms(lambda: measure_frames(heights, filtered, params), n)
-        rows.append(("blob, moments, 3 crops", ms))
+        kernel = BlockKernel(arena.background[y0:y1, x0:x1], arena.roi[y0:y1, x0:x1],
+                             params)
+
+        def subtract_only():
+            heights = np.empty(raw.shape[1:], np.uint8)
+            scratch = kernel.subtract.new_scratch()
+            for i in range(n):
+                kernel.subtract(raw[i], heights, scratch)
+
+        rows.append(("  of which background subtraction + thresholds",
+                     cpu_ms(subtract_only, n)[0]))
+
+        def extract():
+            block = kernel.new_block(n)
+            kernel.run(raw, block, range(n))
+            return block
+
+        ms, block = cpu_ms(extract, n)
+        rows.append(("per-frame kernel: subtract, filter, blob, moments, 3 crops", ms))
 
         def assemble():
             asm = SequenceAssembler(camera=camera, true_depth=arena.true_depth,
                                     box_origin=(x0, y0))
-            asm.add(np.arange(n), measures, heights)
+            asm.add(np.arange(n), block.measures, block.box)
             return asm.pop_ready(final=True)
 
         ms, results = cpu_ms(assemble, n)
@@ -96,24 +116,34 @@ def main(argv=None) -> None:
                 w.write(r, int(r.frame_index[0]))
             w.finalize()
 
-        rows.append(("results_00.h5 (gzip)", cpu_ms(write_h5, n, 1)[0]))
+        rows.append(("results_00.h5 (gzip 4)", cpu_ms(write_h5, n, 1)[0]))
         crops = np.concatenate([r.frames for r in results])
-        rows.append(("preview: colouring (I420 LUT)", cpu_ms(lambda: compose_preview_yuv(
-            crops, heights, np.arange(n), min_height=10, max_height=120), n)[0]))
+        box = block.box
+        canvas = PreviewCanvas(raw.shape[1:], 80, min_height=10, max_height=120)
+
+        def paint():
+            for i in range(n):
+                x, y = (int(v) for v in box.rects[i, :2])
+                canvas.paint(crops[i], box.windows[i], i, at=(x, y))
+
+        rows.append(("preview: painting the yuv420p picture", cpu_ms(paint, n)[0]))
+        settings = EncoderSettings("libx264", canvas.width, canvas.height, Fraction(30))
 
         def movie():
-            w = PreviewWriter(work / "proc" / "prof.mp4", fps=30, box_shape=heights.shape[1:],
-                              crop_size=80, min_height=10, max_height=120, background=False)
-            w.write(crops, heights, np.arange(n))
-            w.close()
+            for s in range(0, n, SEGMENT_FRAMES):
+                sl = slice(s, s + SEGMENT_FRAMES)
+                encode_segment(settings, [(crops[sl], box[sl], np.arange(n)[sl])],
+                               crop_size=80, box_shape=raw.shape[1:], min_height=10,
+                               max_height=120)
 
-        rows.append(("preview: colouring + x264 encode", cpu_ms(movie, n, 1)[0]))
+        rows.append(("preview: painting + x264 encoding", cpu_ms(movie, n, 2)[0]))
     print(f"session: {depth} ({session.nframes} frames), ROI box {y1 - y0}x{x1 - x0} px, "
           f"ROI step {roi_s:.2f} s CPU\n")
     print("| stage | CPU ms/frame |\n|---|---|")
     for name, ms in rows:
         print(f"| {name} | {ms:.3f} |")
-    total = sum(ms for name, ms in rows if name != "preview: colouring (I420 LUT)")
+    total = sum(ms for name, ms in rows
+                if not name.startswith("  ") and name != "preview: painting the yuv420p picture")
     print(f"| **total** | **{total:.3f}** |")
 
 

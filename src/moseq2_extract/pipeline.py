@@ -1,22 +1,26 @@
 """``extract_session``: the streaming extraction of one recording.
 
-Everything overlaps: the next block is read on a reader thread; the per-frame work of a
-block is split into row ranges run on ``workers`` threads (OpenCV, numpy, zlib and x264
-release the GIL), while the main thread links the previous block in time (heading,
-velocities); a writer thread stores finished blocks in the h5 file and hands them to the
-preview movie, whose segments are encoded as tasks on the same worker threads.  Memory is
-bounded by the block size and the heading look-ahead, never by the recording's length.
+Everything overlaps.  Blocks of frames are extracted by ``workers`` worker processes (each
+reads its own frames from the file and returns crops, masks and measures), started while
+this process finds the ROI; the main thread links finished blocks in time (heading,
+velocities) in frame order; a writer thread stores them in the h5 file and hands them to
+the preview movie, whose segments are encoded on the same workers ahead of further
+extraction.  With ``workers`` 1 (or where processes cannot start, or for a sequential
+``.tar.gz``) threads of this process do the same work.  Memory is bounded by the block
+size and the heading look-ahead, never by the recording's length.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import time
 import uuid as uuidlib
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,29 +28,24 @@ import cv2
 import numpy as np
 
 from . import __version__
+from .blocks import BlockExtractor, extract_block, prepare_worker_process
 from .camera import detect_camera
 from .config import Config, make_config, parameter_snapshot
 from .errors import ConfigError
-from .extract.chunk import (
-    BlockKernel,
-    ChunkParams,
-    FrameMeasures,
-    measure_frames,
-    prepare_heights,
-)
-from .extract.frames import temporal_median
-from .extract.results import BoxWindows, ChunkResult
+from .extract.chunk import ChunkParams
+from .extract.results import ChunkResult
 from .extract.sequence import SequenceAssembler
 from .io.session import load_session
 from .output.h5writer import ResultsWriter
 from .output.movie import PreviewWriter
 from .output.status import is_complete, write_status
 from .session_roi import SessionRoi, find_session_roi
+from .workpool import PriorityThreadPool, ProcessWorkerPool, start_worker_processes
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-BLOCK = 256  # frames processed together; results do not depend on it
+BLOCK = 128  # frames extracted together (one task); results do not depend on it
 HEADING_LAG = 300  # frames of look-ahead for the heading decision
 
 
@@ -207,9 +206,11 @@ def extract_session(
                  uuid=uid)
 
     workers = int(config.workers) or available_cores()
-    with session.open_reader(threads=config.threads) as reader, \
-            ThreadPoolExecutor(workers, thread_name_prefix="extract") as pool, \
-            _opencv_threads(1):
+    # OpenCV's own thread pool is stopped before worker processes are forked (a forked
+    # copy of it would wait forever for threads that do not exist)
+    with session.open_reader(threads=config.threads) as reader, _opencv_threads(1), \
+            _worker_pool(workers, reader) as pool:
+        # worker processes start (and import) while this process finds the ROI
         arena = find_session_roi(reader, config, out_dir, camera=camera,
                                  nframes=session.nframes)
         outcome.true_depth = arena.true_depth
@@ -229,8 +230,8 @@ def extract_session(
                 movie = PreviewWriter(movie_path, fps=config.fps, box_shape=(y1 - y0, x1 - x0),
                                       crop_size=int(config.crop_size[0]),
                                       min_height=config.min_height,
-                                      max_height=config.max_height, executor=pool,
-                                      max_pending=workers + 2)
+                                      max_height=config.max_height,
+                                      executor=pool.urgent, max_pending=workers + 2)
             _stream(reader, arena, config, camera, first, last, writer, movie, progress,
                     flip_model, pool, workers)
             writer.finalize()
@@ -249,14 +250,28 @@ def extract_session(
     return outcome
 
 
+@contextlib.contextmanager
+def _worker_pool(workers: int, reader):
+    """Worker processes for ``workers > 1`` where they can start, else threads.
+
+    A sequential reader (``.tar.gz``) cannot be shared by processes, each of which reads
+    its own blocks; it is read by threads in block order.
+    """
+    pool: PriorityThreadPool | ProcessWorkerPool | None = None
+    if workers > 1 and reader.kind != "tar":
+        pool = start_worker_processes(workers, initializer=prepare_worker_process)
+    if pool is None:
+        pool = PriorityThreadPool(workers, "extract")
+    with pool:
+        yield pool
+
+
 def _stream(reader, arena: SessionRoi, config: Config, camera, first: int, last: int,
             writer: ResultsWriter, movie: PreviewWriter | None, progress: Progress | None,
-            flip_model, pool: ThreadPoolExecutor, workers: int) -> None:
-    """The block loop: read ahead, extract in parallel, assemble in order, write behind."""
+            flip_model, pool: PriorityThreadPool | ProcessWorkerPool, workers: int) -> None:
+    """The block loop: extract blocks in parallel, link them in order, write behind."""
     params = ChunkParams.from_config(config)
     y0, y1, x0, x1 = arena.bbox
-    bg_box = np.ascontiguousarray(arena.background[y0:y1, x0:x1], dtype=np.float32)
-    roi_box = np.ascontiguousarray(arena.roi[y0:y1, x0:x1])
     assembler = SequenceAssembler(camera=camera, true_depth=arena.true_depth,
                                   box_origin=(x0, y0), lag=HEADING_LAG,
                                   flip_model=flip_model,
@@ -264,26 +279,18 @@ def _stream(reader, arena: SessionRoi, config: Config, camera, first: int, last:
                                                    float(config.centroid_hampel_sig)),
                                   angle_hampel=(int(config.angle_hampel_span),
                                                 float(config.angle_hampel_sig)))
-    halo = params.temporal_halo
-    kernel = None if halo else BlockKernel(bg_box, roi_box, params)
+    in_process = isinstance(pool, PriorityThreadPool)
+    extractor = BlockExtractor(reader, bbox=arena.bbox, background=arena.background,
+                               roi=arena.roi, params=params, first=first, last=last,
+                               shared_reader=in_process)
     block = max(1, min(BLOCK, int(config.chunk_size)))
     total = last - first
 
-    # three buffers of whole rows in turn: one being extracted, one queued, one being read
-    # (whole rows are one byte range per frame of a .dat file); the box is a view of them
-    width = reader.info.width
-    buffers = [np.empty((block + 2 * halo, y1 - y0, width), np.uint16) for _ in range(
-        min(3, -(-total // block)))]
-
-    def read(a: int, b: int) -> tuple[np.ndarray, int]:
-        lo, hi = max(first, a - halo), min(last, b + halo)
-        buf = buffers[((a - first) // block) % len(buffers)][:hi - lo]
-        rows = reader.read_region(lo, hi, (y0, y1, 0, width), out=buf)
-        return rows[:, :, x0:x1], a - lo
-
-    def split(n: int, parts: int) -> list[range]:
-        step = max(16, -(-n // parts))
-        return [range(i, min(n, i + step)) for i in range(0, n, step)]
+    def submit(a: int) -> tuple[int, int, Future]:
+        b = min(last, a + block)
+        if in_process:
+            return a, b, pool.submit(extractor.extract, a, b)
+        return a, b, pool.submit(extract_block, extractor, a, b)
 
     def write(results: list[ChunkResult]) -> None:
         for res in results:
@@ -291,67 +298,30 @@ def _stream(reader, arena: SessionRoi, config: Config, camera, first: int, last:
             if movie is not None:
                 movie.write(res.frames, res.box, res.frame_index)
 
-    def stagewise(raw: np.ndarray, lead: int, n: int) -> tuple[np.ndarray, FrameMeasures]:
-        # with a temporal filter: every frame's heights first, then the filter across them
-        parts = list(pool.map(lambda r: prepare_heights(raw[r.start:r.stop], bg_box, roi_box,
-                                                        params), split(len(raw), workers)))
-        heights = np.concatenate([p[0] for p in parts])
-        filtered = temporal_median(np.concatenate([p[1] for p in parts]),
-                                   params.temporal_filter_size)
-        heights = heights[lead:lead + n]
-        filtered = filtered[lead:lead + n]
-        measures = FrameMeasures.concat(list(pool.map(
-            lambda r: measure_frames(heights[r.start:r.stop], filtered[r.start:r.stop],
-                                     params), split(n, workers))))
-        return heights, measures
-
-    def start(a: int, raw: np.ndarray, lead: int) -> Callable[[], tuple]:
-        """Begin extracting block ``a``; returns the call that waits for its result."""
-        n = min(last, a + block) - a
-        if kernel is None:
-            return lambda: stagewise(raw, lead, n)
-        out = kernel.new_block(n)
-        # more ranges than threads, so that movie segments interleave with them
-        tasks = [pool.submit(kernel.run, raw, out, rows) for rows in split(n, 2 * workers)]
-
-        def result() -> tuple[BoxWindows, FrameMeasures]:
-            wait(tasks)
-            for task in tasks:
-                task.result()
-            return out.box, out.measures
-
-        return result
-
-    starts = list(range(first, last, block))
+    starts = iter(range(first, last, block))
+    in_flight: deque[tuple[int, int, Future]] = deque(
+        submit(a) for a in itertools.islice(starts, workers + 1))
     done = 0
-    with ThreadPoolExecutor(1, thread_name_prefix="read") as io_pool, \
-            ThreadPoolExecutor(1, thread_name_prefix="write") as out_pool:
-        pending_read: Future = io_pool.submit(read, starts[0], min(last, starts[0] + block))
+    with ThreadPoolExecutor(1, thread_name_prefix="write") as out_pool:
         pending_write: Future | None = None
-
-        def next_job(k: int) -> Callable[[], tuple] | None:
-            nonlocal pending_read
-            if k >= len(starts):
-                return None
-            raw, lead = pending_read.result()
-            if k + 1 < len(starts):
-                b = starts[k + 1]
-                pending_read = io_pool.submit(read, b, min(last, b + block))
-            return start(starts[k], raw, lead)
-
-        job = next_job(0)
-        for k, a in enumerate(starts):
-            b = min(last, a + block)
-            following = next_job(k + 1)  # queued behind this block's ranges
-            heights, measures = job()
-            assembler.add(np.arange(a, b), measures, heights)
-            ready = assembler.pop_ready(final=(b == last))
+        try:
+            while in_flight:
+                a, b, task = in_flight.popleft()
+                result = task.result()
+                nxt = next(starts, None)
+                if nxt is not None:
+                    in_flight.append(submit(nxt))
+                assembler.add(np.arange(a, b), result.measures, result.box)
+                ready = assembler.pop_ready(final=(b == last))
+                if pending_write is not None:
+                    pending_write.result()
+                pending_write = out_pool.submit(write, ready)
+                done += sum(len(r) for r in ready)
+                if progress is not None:
+                    progress(done, total)
             if pending_write is not None:
                 pending_write.result()
-            pending_write = out_pool.submit(write, ready)
-            done += sum(len(r) for r in ready)
-            if progress is not None:
-                progress(done, total)
-            job = following
-        if pending_write is not None:
-            pending_write.result()
+        except BaseException:
+            for _, _, task in in_flight:
+                task.cancel()
+            raise

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import zlib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -53,11 +52,16 @@ __all__ = ["ResultsWriter", "create_extract_h5", "create_layout", "partial_path"
            "read_results", "write_rows"]
 
 
+try:  # zlib-ng: deflate at the same level, readable by any zlib, 2-3 times faster
+    from zlib_ng import zlib_ng as _deflate
+except ImportError:  # pragma: no cover - the standard library's zlib
+    import zlib as _deflate
+
 _GZIP_LEVEL = 4  # h5py's default, what the original wrote
 
 
 def _compress(buf: memoryview) -> bytes:
-    return zlib.compress(buf, _GZIP_LEVEL)
+    return _deflate.compress(buf, _GZIP_LEVEL)
 
 
 def write_rows(dset: h5py.Dataset, row: int, data: np.ndarray,
@@ -65,8 +69,9 @@ def write_rows(dset: h5py.Dataset, row: int, data: np.ndarray,
     """Write ``data`` into rows ``[row, row + len(data))`` of a chunked dataset.
 
     Chunks that the rows cover completely are gzip-compressed here, in ``pool`` (zlib
-    releases the GIL), and stored with ``write_direct_chunk``; this is the same bytes
-    HDF5's deflate filter would store, but neither single-threaded nor holding the GIL.
+    releases the GIL), and stored with ``write_direct_chunk``: a deflate stream like the
+    one HDF5's filter would store (zlib-ng's where installed, which any zlib inflates),
+    but neither single-threaded nor holding the GIL.
     Partly covered chunks (and datasets that are not plain gzip) use a normal write.
     """
     k = len(data)

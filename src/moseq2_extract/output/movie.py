@@ -41,7 +41,8 @@ from ..extract.results import BoxWindows
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SEGMENT_FRAMES", "EncoderSettings", "PreviewCanvas", "PreviewWriter",
+__all__ = ["SEGMENT_FRAMES", "EncodedSegment", "EncoderSettings", "PreviewCanvas",
+           "PreviewWriter",
            "colorize_heights", "compose_preview", "compose_preview_yuv", "encode_segment",
            "jet_lut", "select_codec"]
 
@@ -434,9 +435,26 @@ class EncoderSettings:
 Piece = tuple[np.ndarray, "np.ndarray | BoxWindows", np.ndarray]  # crops, box, frame numbers
 
 
+@dataclass
+class EncodedSegment:
+    """Output of :func:`encode_segment`, plain data (it may come from a worker process).
+
+    Attributes
+    ----------
+    packets : list of (bytes, int, int, bool)
+        Each packet's data, presentation and decoding time stamps (in frames from the
+        segment's first frame) and key-frame flag, in decoding order.
+    extradata : bytes
+        The encoder's stream header (SPS/PPS for H.264).
+    """
+
+    packets: list[tuple[bytes, int, int, bool]]
+    extradata: bytes
+
+
 def encode_segment(settings: EncoderSettings, pieces: list[Piece], *, crop_size: int,
                    box_shape: tuple[int, int], min_height: float, max_height: float
-                   ) -> tuple[list[Any], bytes]:
+                   ) -> EncodedSegment:
     """Paint and encode one segment with its own encoder.
 
     Parameters
@@ -450,9 +468,7 @@ def encode_segment(settings: EncoderSettings, pieces: list[Piece], *, crop_size:
 
     Returns
     -------
-    (packets, extradata)
-        ``av.Packet`` objects with time stamps in frames from the segment's start, and the
-        encoder's stream header.
+    EncodedSegment
     """
     wide = any(max(p[0].dtype.itemsize, p[1].dtype.itemsize) > 1 for p in pieces)
     canvas = PreviewCanvas(box_shape, crop_size, min_height=min_height,
@@ -468,7 +484,8 @@ def encode_segment(settings: EncoderSettings, pieces: list[Piece], *, crop_size:
             pts += 1
             packets.extend(ctx.encode(frame))
     packets.extend(ctx.encode(None))
-    return packets, bytes(ctx.extradata or b"")
+    return EncodedSegment([(bytes(p), int(p.pts), int(p.dts), bool(p.is_keyframe))
+                           for p in packets], bytes(ctx.extradata or b""))
 
 
 class PreviewWriter:
@@ -602,16 +619,19 @@ class PreviewWriter:
         while self._pending and (wait or self._pending[0][2].done()
                                  or len(self._pending) > self._max_pending):
             start, n, future = self._pending.popleft()
-            packets, extradata = future.result()
-            for packet in packets:
+            segment: EncodedSegment = future.result()
+            time_base = 1 / self.settings.rate
+            for data, pts, dts, key in segment.packets:
+                packet = av.Packet(data)
+                packet.pts, packet.dts = pts + start, dts + start
+                packet.time_base = time_base
+                packet.is_keyframe = key
                 packet.stream = self._stream
-                packet.pts += start
-                packet.dts += start
                 self._container.mux(packet)
             # the file's stream header (written by the stream's own encoder, opened with
             # the same settings) must be the one the segment's packets were made for
             header = bytes(self._stream.codec_context.extradata or b"")
-            if header != extradata:
+            if header != segment.extradata:
                 raise RuntimeError(f"{self.partial_path}: a movie segment was encoded with "
                                    "different stream headers")
             self.frames_written += n

@@ -1,0 +1,156 @@
+"""One block of frames, from the depth file to per-frame results: the unit of parallel work.
+
+A :class:`BlockExtractor` holds what extracting a session's frames needs (its reader, the ROI
+box, background and parameters).  ``extract(a, b)`` reads frames ``a .. b - 1`` itself
+(plus the neighbours a temporal filter needs) and returns their
+:class:`~moseq2_extract.extract.chunk.FrameBlock`: crops, masks and measures, and the
+heights around the mouse for the preview.  The result is small (tens of kB per frame), so
+the same object serves worker threads, which share its reader, and worker processes, which
+each get a pickled copy that reopens the file.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+import numpy as np
+
+from .extract.chunk import (
+    BlockKernel,
+    ChunkParams,
+    FrameBlock,
+    measure_frames,
+    prepare_heights,
+)
+from .extract.frames import temporal_median
+from .extract.results import BoxWindows
+from .io.reader_base import DepthReader
+
+_BUFFERS = threading.local()  # per thread: the read buffer, reused by every extractor
+
+
+class BlockExtractor:
+    """Extract blocks of frames of one recording.
+
+    Parameters
+    ----------
+    reader : DepthReader
+        The recording (picklable; copies reopen the file).
+    bbox : (y0, y1, x0, x1)
+        ROI bounding box in full-frame pixels.
+    background, roi : ndarray, (H, W)
+        Full-frame background (mm) and ROI mask.
+    params : ChunkParams
+    first, last : int
+        Frames that may be read (``last`` exclusive): the temporal filter's neighbours
+        stop there.
+    shared_reader : bool
+        The reader is shared by threads: reads then happen one at a time, in block order
+        (sequential readers never seek back).  Pickled copies always own their reader.
+    """
+
+    def __init__(self, reader: DepthReader, *, bbox: tuple[int, int, int, int],
+                 background: np.ndarray, roi: np.ndarray, params: ChunkParams,
+                 first: int, last: int, shared_reader: bool = False):
+        self.reader = reader
+        self.bbox = tuple(int(v) for v in bbox)
+        y0, y1, x0, x1 = self.bbox
+        self.background = np.ascontiguousarray(background[y0:y1, x0:x1], dtype=np.float32)
+        self.roi = np.ascontiguousarray(roi[y0:y1, x0:x1])
+        self.params = params
+        self.first, self.last = int(first), int(last)
+        self.halo = params.temporal_halo
+        self.shared_reader = bool(shared_reader)
+        self._setup()
+
+    def _setup(self) -> None:
+        self._kernel: BlockKernel | None = None
+        self._turn = threading.Condition()
+        self._next_read = self.first  # shared reader: the block that reads next
+
+    def __getstate__(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("_kernel", "_turn", "_next_read")}
+        state["shared_reader"] = False
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._setup()
+
+    @property
+    def kernel(self) -> BlockKernel:
+        if self._kernel is None:
+            self._kernel = BlockKernel(self.background, self.roi, self.params)
+        return self._kernel
+
+    def _buffer(self, n: int) -> np.ndarray:
+        """This thread's buffer of ``n`` frames of whole rows of the box (reused from
+        block to block, so the kernel does not zero fresh memory for each)."""
+        y0, y1, _, _ = self.bbox
+        shape = (n, y1 - y0, self.reader.info.width)
+        buf = getattr(_BUFFERS, "rows", None)
+        if buf is None or buf.shape[0] < n or buf.shape[1:] != shape[1:]:
+            buf = _BUFFERS.rows = np.empty(shape, np.uint16)
+        return buf[:n]
+
+    @contextmanager
+    def _reading(self, a: int, b: int):
+        """Hold the shared reader for block ``[a, b)``, after every earlier block."""
+        if not self.shared_reader:
+            yield
+            return
+        with self._turn:
+            self._turn.wait_for(lambda: self._next_read == a)
+            try:
+                yield
+            finally:
+                self._next_read = b
+                self._turn.notify_all()
+
+    def read(self, lo: int, hi: int) -> np.ndarray:
+        """Frames ``lo .. hi - 1`` over the ROI box, ``(n, h, w)`` uint16 (a view)."""
+        y0, y1, x0, x1 = self.bbox
+        width = self.reader.info.width
+        # whole rows: one byte range per frame of a .dat file, read into a reused buffer
+        rows = self.reader.read_region(lo, hi, (y0, y1, 0, width), out=self._buffer(hi - lo))
+        return rows[:, :, x0:x1]
+
+    def extract(self, a: int, b: int) -> FrameBlock:
+        """Extract frames ``a .. b - 1``.
+
+        Returns
+        -------
+        FrameBlock
+            Row ``i`` is frame ``a + i``.
+        """
+        n = b - a
+        lo, hi = max(self.first, a - self.halo), min(self.last, b + self.halo)
+        with self._reading(a, b):
+            raw = self.read(lo, hi)
+        lead = a - lo
+        if not self.halo:
+            block = self.kernel.new_block(n)
+            self.kernel.run(raw, block, range(n))
+            return block
+        heights, filtered = prepare_heights(raw, self.background, self.roi, self.params)
+        filtered = temporal_median(filtered, self.params.temporal_filter_size)
+        heights = heights[lead:lead + n]
+        measures = measure_frames(heights, filtered[lead:lead + n], self.params)
+        return FrameBlock(measures, BoxWindows.from_dense(heights))
+
+
+def extract_block(extractor: BlockExtractor, a: int, b: int) -> FrameBlock:
+    """Task form of :meth:`BlockExtractor.extract` (for worker processes)."""
+    return extractor.extract(a, b)
+
+
+def prepare_worker_process() -> None:
+    """First task of a worker process: import what blocks and movie segments need (while
+    the parent is still finding the ROI) and keep OpenCV to this one thread."""
+    import cv2
+
+    from .output import movie  # noqa: F401 - imported for its import cost only
+
+    cv2.setNumThreads(1)
