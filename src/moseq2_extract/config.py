@@ -226,8 +226,8 @@ PARAMS: tuple[Param, ...] = (
     P("crop_size", (80, 80), INT_PAIR, "Size of the egocentric crop (px, square)", EXTRACT,
       "-c", minimum=8),
     # ---- this implementation ----
-    P("workers", 0, INT, "Worker threads for per-frame work (0 = all cores)", ENGINE,
-      minimum=0),
+    P("workers", 0, INT, "Worker processes for per-frame work and the preview (0 = all "
+      "cores; 1 = no worker processes)", ENGINE, minimum=0),
     P("seed", 0, INT, "Seed of the random floor-plane search (RANSAC)", ENGINE, minimum=0),
     # ---- batch-extract only ----
     P("extensions", [".dat"], STR_LIST, "Depth-file extensions to search for", BATCH),

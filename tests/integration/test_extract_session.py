@@ -120,9 +120,51 @@ def test_rerun_with_cached_background_gives_identical_results(extracted, tmp_pat
 
 
 def test_parallel_workers_equal_sequential(extracted, tmp_path):
-    depth, out = extracted
-    seq = extract_session(depth, make_config({"chunk_size": 1000, "workers": 1}),
-                          output_dir=tmp_path / "sequential")
-    a, b = read_all(out.h5_path), read_all(seq.h5_path)
+    """Worker processes (forked or spawned) and threads of one process give the same file
+    contents and the same movie."""
+    depth, _ = extracted
+    runs = {}
+    for name, options in (("threads", {"workers": 1}), ("processes", {"workers": 2}),
+                          ("three", {"workers": 3, "chunk_size": 100})):
+        runs[name] = extract_session(depth, make_config({"chunk_size": 1000, **options}),
+                                     output_dir=tmp_path / name)
+    a = read_all(runs["threads"].h5_path)
+    for other in ("processes", "three"):
+        b = read_all(runs[other].h5_path)
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{other}: {key}")
+        assert runs[other].movie_path.read_bytes() == runs["threads"].movie_path.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["avi", "tar.gz"])
+def test_video_and_archive_inputs_in_parallel(session_factory, tmp_path, fmt):
+    """FFV1 video is decoded by each worker process for its own blocks; a .tar.gz stream is
+    read by threads strictly in order (never reopened to seek back)."""
+    from moseq2_extract.io.session import load_session
+    from moseq2_extract.pipeline import _worker_pool
+
+    depth = session_factory(fmt, n_frames=300, seed=6)
+    seq = extract_session(depth, make_config({"workers": 1}), output_dir=tmp_path / "seq")
+    par = extract_session(depth, make_config({"workers": 2}), output_dir=tmp_path / "par")
+    a, b = read_all(seq.h5_path), read_all(par.h5_path)
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    with load_session(depth).open_reader() as reader, _worker_pool(2, reader) as pool:
+        kind = type(pool).__name__
+    assert kind == ("PriorityThreadPool" if fmt == "tar.gz" else "ProcessWorkerPool")
+    if fmt == "tar.gz":
+        from moseq2_extract.blocks import BlockExtractor
+        from moseq2_extract.extract.chunk import ChunkParams
+        from moseq2_extract.workpool import PriorityThreadPool
+
+        with load_session(depth).open_reader() as reader:
+            roi = np.ones(reader.frame_shape, bool)
+            extractor = BlockExtractor(reader, bbox=(0, 424, 0, 512),
+                                       background=np.full(roi.shape, 670, np.float32),
+                                       roi=roi, params=ChunkParams(), first=0, last=300,
+                                       shared_reader=True)
+            with PriorityThreadPool(3) as pool:
+                blocks = [pool.submit(extractor.extract, a, min(300, a + 40))
+                          for a in range(0, 300, 40)]
+                assert sum(len(f.result(timeout=60)) for f in blocks) == 300
+            assert reader.open_count == 1

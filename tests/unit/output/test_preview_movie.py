@@ -175,3 +175,86 @@ def test_yuv_composition_matches_rgb_composition():
     # below the frame-number text (drawn in the top rows of this small canvas)
     for ours, theirs, row in zip(planes(yuv), planes(ref), (28, 14, 14)):
         np.testing.assert_array_equal(ours[:, row:], theirs[:, row:])
+
+
+def _moving_blob_frames(n, c=16, h=40, w=50, seed=0):
+    rng = np.random.default_rng(seed)
+    crops = rng.integers(0, 130, (n, c, c)).astype(np.uint8)
+    box = np.zeros((n, h, w), np.uint8)
+    for i in range(n):
+        y, x = 3 + (i * 3) % (h - 12), 2 + (i * 5) % (w - 14)
+        box[i, y:y + 9, x:x + 11] = rng.integers(5, 130, (9, 11))
+    return crops, box
+
+
+def test_canvas_repaints_only_what_changed_but_matches_a_fresh_picture():
+    from moseq2_extract.extract.results import BoxWindows
+    from moseq2_extract.output.movie import PreviewCanvas, compose_preview_yuv
+
+    crops, box = _moving_blob_frames(12)
+    index = np.array([7, 8, 9, 10, 11, 99, 100, 101, 5, 6, 1000, 3])  # text width varies
+    canvas = PreviewCanvas(box.shape[1:], crops.shape[1], min_height=MIN_H, max_height=MAX_H)
+    windows = BoxWindows.from_dense(box)
+    for i in range(len(index)):
+        x, y = windows.rects[i, :2]
+        canvas.paint(crops[i], windows.windows[i], index[i], at=(x, y))
+        fresh = PreviewCanvas(box.shape[1:], crops.shape[1], min_height=MIN_H,
+                              max_height=MAX_H)
+        fresh.paint(crops[i], box[i], index[i])  # the whole box at (0, 0)
+        np.testing.assert_array_equal(canvas.planes(), fresh.planes(), err_msg=str(i))
+    np.testing.assert_array_equal(compose_preview_yuv(crops, windows, index, min_height=MIN_H,
+                                                      max_height=MAX_H),
+                                  compose_preview_yuv(crops, box, index, min_height=MIN_H,
+                                                      max_height=MAX_H))
+
+
+def _packets(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [(int(p.pts), bool(p.is_keyframe)) for p in container.demux(stream) if p.size]
+
+
+def test_movie_is_encoded_in_independent_segments(tmp_path):
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    from moseq2_extract.output.movie import SEGMENT_FRAMES, EncodedSegment
+    from moseq2_extract.workpool import ProcessWorkerPool
+
+    n = 2 * SEGMENT_FRAMES + 40
+    crops, box = _moving_blob_frames(n, seed=1)
+    index = np.arange(1000, 1000 + n)
+    args = dict(fps=30, box_shape=box.shape[1:], crop_size=crops.shape[1],
+                min_height=MIN_H, max_height=MAX_H)
+
+    def write(path, step, **kw):
+        with PreviewWriter(path, **args, **kw) as writer:
+            for s in range(0, n, step):
+                writer.write(crops[s:s + step], box[s:s + step], index[s:s + step])
+        assert writer.frames_written == n
+        return path.read_bytes()
+
+    inline = write(tmp_path / "a.mp4", 300, background=False)
+    with ThreadPoolExecutor(3) as pool:
+        threads = write(tmp_path / "b.mp4", 7, executor=pool)
+    with ProcessWorkerPool(2) as pool:
+        processes = write(tmp_path / "c.mp4", 64, executor=pool.urgent)
+    # how frames were handed over and who encoded them does not change a byte
+    assert inline == threads == processes
+    packets = _packets(tmp_path / "a.mp4")
+    assert len(packets) == n
+    rate = packets[1][0] - packets[0][0]
+    keys = [pts // rate for pts, key in packets if key]
+    assert keys == [0, SEGMENT_FRAMES, 2 * SEGMENT_FRAMES]
+    (_, width, height, _), frames = _decode(tmp_path / "a.mp4")
+    assert frames.shape[0] == n and (width, height) == (box.shape[2] + 16, box.shape[1] + 16)
+    # segments are plain data, so worker processes can return them
+    from fractions import Fraction
+
+    from moseq2_extract.output.movie import EncoderSettings, encode_segment
+    settings = EncoderSettings(select_codec(), width, height, Fraction(30))
+    segment = encode_segment(settings, [(crops[:20], box[:20], index[:20])],
+                             crop_size=16, box_shape=box.shape[1:], min_height=MIN_H,
+                             max_height=MAX_H)
+    assert isinstance(pickle.loads(pickle.dumps(segment)), EncodedSegment)
+    assert len(segment.packets) == 20 and segment.packets[0][3] is True
