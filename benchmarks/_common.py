@@ -38,6 +38,11 @@ class RunResult:
         pages (e.g. a memory-mapped input).
     peak_tree_anon_mb : float
         Same, counting anonymous (non file-backed) pages only, in MiB.
+    peak_tree_pss_mb : float
+        Highest sum of proportional set size (``Pss`` of ``/proc/PID/smaps_rollup``) over
+        the tree, in MiB: pages shared by several processes (forked workers, libraries)
+        count once in total instead of once per process; NaN where the kernel has no
+        ``smaps_rollup``.
     max_single_rss_mb : float
         ``ru_maxrss`` of the child from ``wait4``: the largest single process in its tree.
     returncode : int
@@ -50,6 +55,7 @@ class RunResult:
     seconds: float
     peak_tree_rss_mb: float
     peak_tree_anon_mb: float
+    peak_tree_pss_mb: float
     max_single_rss_mb: float
     returncode: int
     run_dir: str
@@ -67,8 +73,16 @@ class RunResult:
         """Peak memory of the run: the larger of the tree sample and the single-process max."""
         return max(self.peak_tree_rss_mb, self.max_single_rss_mb)
 
+    @property
+    def peak_memory_mb(self) -> float:
+        """Peak memory really held by the run: PSS of the tree where known, else RSS."""
+        if self.peak_tree_pss_mb == self.peak_tree_pss_mb:  # not NaN
+            return self.peak_tree_pss_mb
+        return self.peak_rss_mb
+
     def as_dict(self) -> dict:
-        return {**asdict(self), "fps": self.fps, "peak_rss_mb": self.peak_rss_mb}
+        return {**asdict(self), "fps": self.fps, "peak_rss_mb": self.peak_rss_mb,
+                "peak_memory_mb": self.peak_memory_mb}
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -111,6 +125,27 @@ def tree_rss_bytes(root: int) -> tuple[int, int]:
     return total, anon
 
 
+def tree_pss_bytes(root: int) -> float:
+    """Sum of ``Pss`` over ``root`` and its descendants, in bytes (NaN if unavailable)."""
+    kids = _children_map()
+    total = 0
+    seen = False
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        seen = True
+                        break
+        except (OSError, ValueError):
+            pass
+        stack.extend(kids.get(pid, ()))
+    return float(total) if seen else float("nan")
+
+
 def measure(
     cmd: list[str], *, cwd: Path, log_dir: Path, env: dict | None = None, poll: float = 0.05
 ) -> tuple[float, float, float, float, int]:
@@ -126,16 +161,21 @@ def measure(
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err,
                                 stdin=subprocess.DEVNULL)
         peak = peak_anon = 0
+        peak_pss = float("nan")
         while True:
             pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
             if pid == proc.pid:
                 break
             total, anon = tree_rss_bytes(proc.pid)
             peak, peak_anon = max(peak, total), max(peak_anon, anon)
+            pss = tree_pss_bytes(proc.pid)
+            if pss == pss:
+                peak_pss = pss if peak_pss != peak_pss else max(peak_pss, pss)
             time.sleep(poll)
         seconds = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped by wait4
-    return seconds, peak / 2**20, peak_anon / 2**20, ru.ru_maxrss / 1024, proc.returncode
+    return (seconds, peak / 2**20, peak_anon / 2**20, peak_pss / 2**20, ru.ru_maxrss / 1024,
+            proc.returncode)
 
 
 def find_depth_file(session: Path) -> Path:
@@ -230,10 +270,11 @@ def run_tool(
     """Extract ``depth`` (default options) with one tool in a fresh folder and measure it."""
     run_depth = fresh_run_dir(depth, run_dir)
     cmd = [*base_cmd, "extract", str(run_depth), *extra_args]
-    seconds, tree_mb, anon_mb, single_mb, rc = measure(
+    seconds, tree_mb, anon_mb, pss_mb, single_mb, rc = measure(
         cmd, cwd=run_dir, log_dir=run_dir / "logs", env=env)
     frames = count_frames(run_dir / "proc" / "results_00.h5") if rc == 0 else 0
-    return RunResult(tool, fmt, frames, seconds, tree_mb, anon_mb, single_mb, rc, str(run_dir))
+    return RunResult(tool, fmt, frames, seconds, tree_mb, anon_mb, pss_mb, single_mb, rc,
+                     str(run_dir))
 
 
 def stderr_tail(result: RunResult, n: int = 15) -> str:

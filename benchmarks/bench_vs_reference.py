@@ -10,11 +10,13 @@ Examples::
     python benchmarks/bench_vs_reference.py --formats dat,avi --skip-reference
     python benchmarks/bench_vs_reference.py --session path/to/session --skip-ours
 
-Peak RSS is the sum over the child's whole process tree (the reference's ffmpeg pipes
-included), sampled every 50 ms, or the largest single process from ``wait4`` if that is
-higher. It counts mapped file pages (a memory-mapped depth.dat); "peak anon" counts only
-anonymous memory, the part that does not come back when the kernel needs it. Results also
-go to ``<out>/results.json`` and ``<out>/results.md``.
+Memory is sampled every 50 ms over the child's whole process tree (the reference's ffmpeg
+pipes and our worker processes included). "Peak PSS" (proportional set size) counts a page
+shared by several processes -- forked workers share most of their memory with the parent --
+once in total; it is the figure compared. "Peak RSS" sums each process's resident memory
+(counting shared pages once per process; the larger of that and ``wait4``'s largest single
+process); "peak anon" counts only anonymous memory. Results also go to
+``<out>/results.json`` and ``<out>/results.md``.
 """
 
 from __future__ import annotations
@@ -78,13 +80,15 @@ def median(results: list[RunResult], attr: str) -> float:
 def render_table(results: list[RunResult]) -> str:
     """Markdown table of every run, then per-format medians and ratios."""
     lines = [
-        "| tool | format | frames | seconds | frames/s | peak RSS MB | peak anon MB |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| tool | format | frames | seconds | frames/s | peak PSS MB | peak RSS MB | "
+        "peak anon MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         status = "" if r.ok else f" (FAILED rc={r.returncode})"
         lines.append(f"| {r.tool}{status} | {r.fmt} | {r.frames} | {r.seconds:.2f} | "
-                     f"{r.fps:.1f} | {r.peak_rss_mb:.0f} | {r.peak_tree_anon_mb:.0f} |")
+                     f"{r.fps:.1f} | {r.peak_memory_mb:.0f} | {r.peak_rss_mb:.0f} | "
+                     f"{r.peak_tree_anon_mb:.0f} |")
     fmts = sorted({r.fmt for r in results})
     ratio_lines = []
     for fmt in fmts:
@@ -93,18 +97,19 @@ def render_table(results: list[RunResult]) -> str:
         if not (ref and ours):
             continue
         fps_ratio = median(ours, "fps") / median(ref, "fps")
-        rss_ratio = median(ref, "peak_rss_mb") / median(ours, "peak_rss_mb")
-        anon_ratio = median(ref, "peak_tree_anon_mb") / median(ours, "peak_tree_anon_mb")
+        mem_ratio = median(ref, "peak_memory_mb") / median(ours, "peak_memory_mb")
         ratio_lines.append(f"| {fmt} | {median(ref, 'fps'):.1f} | {median(ours, 'fps'):.1f} | "
-                           f"{fps_ratio:.2f}x | {median(ref, 'peak_rss_mb'):.0f} | "
-                           f"{median(ours, 'peak_rss_mb'):.0f} | {rss_ratio:.2f}x | "
-                           f"{anon_ratio:.2f}x |")
+                           f"{fps_ratio:.2f}x | {median(ref, 'peak_memory_mb'):.0f} | "
+                           f"{median(ours, 'peak_memory_mb'):.0f} | {mem_ratio:.2f}x |")
     if ratio_lines:
         lines += [
             "",
-            "| format | ref frames/s | ours frames/s | ours/ref fps | ref RSS MB | "
-            "ours RSS MB | ref/ours RSS | ref/ours anon |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "Medians; memory is the peak PSS of the whole process tree (pages shared by "
+            "forked workers counted once).",
+            "",
+            "| format | ref frames/s | ours frames/s | ours/ref fps | ref peak MB | "
+            "ours peak MB | ref/ours memory |",
+            "|---|---:|---:|---:|---:|---:|---:|",
             *ratio_lines,
         ]
     return "\n".join(lines)
@@ -153,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                           file=sys.stderr)
                 else:
                     print(f"  {res.frames} frames in {res.seconds:.1f} s "
-                          f"({res.fps:.1f} frames/s), peak RSS {res.peak_rss_mb:.0f} MB",
+                          f"({res.fps:.1f} frames/s), peak PSS {res.peak_memory_mb:.0f} MB, "
+                          f"RSS {res.peak_rss_mb:.0f} MB",
                           file=sys.stderr)
                 if not args.keep:
                     drop_outputs(res)

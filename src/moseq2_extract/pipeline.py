@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 BLOCK = 128  # frames extracted together (one task); results do not depend on it
 HEADING_LAG = 300  # frames of look-ahead for the heading decision
+FLUSH_INTERVAL = 2.0  # seconds between flushes of the partial results file
 
 
 @dataclass
@@ -222,7 +223,7 @@ def extract_session(
             parameters=params, uuid=uid, roi=arena.roi, background=arena.background,
             first_frame=arena.first_frame, first_frame_idx=first, last_frame_idx=last,
             true_depth=arena.true_depth, timestamps=timestamps, with_flips=True,
-            extract_version=__version__)
+            extract_version=__version__, flush_interval=FLUSH_INTERVAL)
         movie = None
         try:
             if config.write_movie:

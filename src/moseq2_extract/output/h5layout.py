@@ -226,15 +226,19 @@ def chunk_shape(shape: tuple[int, ...], itemsize: int,
     """HDF5 chunk shape for a per-frame dataset: whole rows, about ``target_bytes`` each.
 
     Chunk shapes are not part of the file contract; rows are kept whole because readers
-    (moseq2-pca) slice along frames.  Per-frame scalars get 16 kB chunks (4096 frames), so
-    that appending a block of frames does not recompress a large chunk again and again.
+    (moseq2-pca) slice along frames, and their number is a power of two.  Per-frame
+    scalars get 16 kB chunks (4096 frames), so that appending a block of frames does not
+    recompress a large chunk again and again.
     """
     if not shape:
         return None
     if len(shape) == 1:
         target_bytes = min(target_bytes, 1 << 14)
     row_bytes = max(1, int(np.prod(shape[1:], dtype=np.int64)) * itemsize)
-    rows = max(1, min(max(shape[0], 1), target_bytes // row_bytes))
+    # a power of two, so that chunks tile the pipeline's blocks (128 frames) and each
+    # block's frames are compressed once, whole chunks at a time
+    rows = 1 << max(0, (target_bytes // row_bytes).bit_length() - 1)
+    rows = max(1, min(max(shape[0], 1), rows))
     return (rows, *[max(1, s) for s in shape[1:]])
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -373,6 +374,10 @@ class ResultsWriter:
         Version string stored in the file.
     mask_dtype : {"bool", "float32"}
         ``float32`` for EM tracking-model log-likelihood masks.
+    flush_interval : float
+        Seconds between flushes of the data and of the ``rows_written`` attribute that
+        vouches for it (0: after every write).  Each flush compresses the partly filled
+        chunks of the per-frame scalars again, so a streaming writer flushes now and then.
     """
 
     def __init__(
@@ -395,6 +400,7 @@ class ResultsWriter:
         with_flips: bool,
         extract_version: str = EXTRACT_VERSION,
         mask_dtype: str = "bool",
+        flush_interval: float = 0.0,
     ):
         self.path = Path(path)
         self.partial_path = partial_path(self.path)
@@ -416,6 +422,7 @@ class ResultsWriter:
             self.partial_path.unlink(missing_ok=True)
             raise
         self._attach(h5)
+        self.flush_interval = float(flush_interval)
 
     # -- construction helpers --------------------------------------------------------
 
@@ -436,6 +443,8 @@ class ResultsWriter:
         self._pending: list[tuple[int, int]] = []  # written ranges beyond the prefix
         self._finalized = False
         self._pool: ThreadPoolExecutor | None = None
+        self.flush_interval = 0.0
+        self._last_flush = time.monotonic()
 
     @classmethod
     def resume(cls, path: str | os.PathLike) -> tuple[ResultsWriter, int]:
@@ -479,7 +488,8 @@ class ResultsWriter:
 
     @property
     def rows_written(self) -> int:
-        """Number of leading rows written and flushed."""
+        """Number of leading rows written (the file vouches for them once flushed, at most
+        ``flush_interval`` seconds later)."""
         return self._rows_written
 
     @property
@@ -509,7 +519,8 @@ class ResultsWriter:
     # -- writing ---------------------------------------------------------------------
 
     def write(self, result: ChunkResult, row: int) -> None:
-        """Write ``result`` at rows ``[row, row + len(result))`` and flush.
+        """Write ``result`` at rows ``[row, row + len(result))`` (and flush, when
+        ``flush_interval`` seconds have passed since the last flush).
 
         Parameters
         ----------
@@ -555,10 +566,16 @@ class ResultsWriter:
                                                 np.dtype(spec.dtype))
             self._heading[sl] = np.asarray(result.heading_confidence,
                                            dtype=np.float32).reshape(k)
-        h5.flush()  # the data first ...
         self._record(row, row + k)
+        if time.monotonic() - self._last_flush >= self.flush_interval:
+            self._flush_progress()
+
+    def _flush_progress(self) -> None:
+        h5 = self.h5
+        h5.flush()  # the data first ...
         h5[EXTRACTION_GROUP].attrs[ROWS_WRITTEN_ATTR] = np.int64(self._rows_written)
         h5.flush()  # ... then the progress that vouches for it
+        self._last_flush = time.monotonic()
 
     def _get_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:
