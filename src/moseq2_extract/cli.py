@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import click
-from tqdm.auto import tqdm
 
 from . import __version__
 from . import config as cfg
@@ -29,13 +28,26 @@ class _TqdmProgress:
         if not self.enabled:
             return
         if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.desc, unit="frame", dynamic_ncols=True,
-                            file=sys.stderr)
+            self.bar = _new_bar(total=total, desc=self.desc, unit="frame",
+                                dynamic_ncols=True, file=sys.stderr)
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _new_bar(**kwargs):
+    """A tqdm bar; tqdm is imported on first use (it is not needed to start work), with a
+    thread lock (no multiprocessing import) and no monitor thread."""
+    import threading
+
+    from tqdm import tqdm
+
+    tqdm.monitor_interval = 0
+    if not hasattr(tqdm, "_lock"):
+        tqdm.set_lock(threading.RLock())
+    return tqdm(**kwargs)
 
 
 def _fail(err: Exception) -> None:

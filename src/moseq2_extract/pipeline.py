@@ -13,9 +13,11 @@ size and the heading look-ahead, never by the recording's length.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import itertools
 import logging
 import os
+import threading
 import time
 import uuid as uuidlib
 from collections import deque
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -36,11 +39,13 @@ from .extract.chunk import ChunkParams
 from .extract.results import ChunkResult
 from .extract.sequence import SequenceAssembler
 from .io.session import load_session
-from .output.h5writer import ResultsWriter
-from .output.movie import PreviewWriter
 from .output.status import is_complete, write_status
 from .session_roi import SessionRoi, find_session_roi
 from .workpool import PriorityThreadPool, ProcessWorkerPool, start_worker_processes
+
+if TYPE_CHECKING:  # imported at run time on a thread (see _preload_outputs)
+    from .output.h5writer import ResultsWriter
+    from .output.movie import PreviewWriter
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +183,7 @@ def extract_session(
         is left behind.
     """
     t0 = time.perf_counter()
+    preload = _preload_outputs()
     if not isinstance(config, Config):
         config = make_config(config or {})
     input_file = Path(input_file)
@@ -209,46 +215,101 @@ def extract_session(
     workers = int(config.workers) or available_cores()
     # OpenCV's own thread pool is stopped before worker processes are forked (a forked
     # copy of it would wait forever for threads that do not exist)
-    with session.open_reader(threads=config.threads) as reader, _opencv_threads(1), \
-            _worker_pool(workers, reader) as pool:
-        # worker processes start (and import) while this process finds the ROI
+    with session.open_reader(threads=config.threads) as reader, _opencv_threads(1):
         arena = find_session_roi(reader, config, out_dir, camera=camera,
                                  nframes=session.nframes)
         outcome.true_depth = arena.true_depth
         timestamps = (None if session.timestamps is None
                       else np.asarray(session.timestamps[first:last], dtype=np.float64))
-        writer = ResultsWriter(
-            h5_path, n_frames=last - first, crop_size=tuple(config.crop_size),
-            frame_dtype=config.frame_dtype, acquisition_metadata=session.metadata,
-            parameters=params, uuid=uid, roi=arena.roi, background=arena.background,
-            first_frame=arena.first_frame, first_frame_idx=first, last_frame_idx=last,
-            true_depth=arena.true_depth, timestamps=timestamps, with_flips=True,
-            extract_version=__version__, flush_interval=FLUSH_INTERVAL)
-        movie = None
-        try:
+        y0, y1, x0, x1 = arena.bbox
+
+        def open_outputs() -> _Outputs:
+            from .output.h5writer import ResultsWriter
+            from .output.movie import PreviewWriter
+
+            writer = ResultsWriter(
+                h5_path, n_frames=last - first, crop_size=tuple(config.crop_size),
+                frame_dtype=config.frame_dtype, acquisition_metadata=session.metadata,
+                parameters=params, uuid=uid, roi=arena.roi, background=arena.background,
+                first_frame=arena.first_frame, first_frame_idx=first, last_frame_idx=last,
+                true_depth=arena.true_depth, timestamps=timestamps, with_flips=True,
+                extract_version=__version__, flush_interval=FLUSH_INTERVAL)
+            movie = None
             if config.write_movie:
-                y0, y1, x0, x1 = arena.bbox
-                movie = PreviewWriter(movie_path, fps=config.fps, box_shape=(y1 - y0, x1 - x0),
-                                      crop_size=int(config.crop_size[0]),
-                                      min_height=config.min_height,
-                                      max_height=config.max_height,
-                                      executor=pool.urgent, max_pending=workers + 2)
-            _stream(reader, arena, config, camera, first, last, writer, movie, progress,
-                    flip_model, pool, workers)
-            writer.finalize()
-            if movie is not None:
-                movie.close()
-        except BaseException:
-            writer.abort()
-            if movie is not None:
-                movie.abort()
-            raise
+                try:
+                    movie = PreviewWriter(movie_path, fps=config.fps,
+                                          box_shape=(y1 - y0, x1 - x0),
+                                          crop_size=int(config.crop_size[0]),
+                                          min_height=config.min_height,
+                                          max_height=config.max_height,
+                                          executor=pool.urgent, max_pending=workers + 2)
+                except BaseException:
+                    writer.abort()
+                    raise
+            return _Outputs(writer, movie)
+
+        # imports finished before forking: a copy of a half-done import would never finish
+        preload.join()
+        with _worker_pool(workers, reader) as pool, \
+                ThreadPoolExecutor(1, thread_name_prefix="write") as out_pool:
+            # the files are created on the writer thread while the first blocks are
+            # extracted; everything written later queues behind
+            opening = out_pool.submit(open_outputs)
+            try:
+                _stream(reader, arena, config, camera, first, last, opening, out_pool,
+                        progress, flip_model, pool, workers)
+                opening.result().finish()
+            except BaseException:
+                try:
+                    outputs = opening.result()
+                except BaseException:  # the opening failed: it left nothing behind
+                    outputs = None
+                if outputs is not None:
+                    outputs.abort()
+                raise
     params["true_depth"] = float(arena.true_depth)
     write_status(yaml_path, complete=True, metadata=session.metadata, parameters=params,
                  uuid=uid)
     outcome.n_frames = last - first
     outcome.seconds = time.perf_counter() - t0
     return outcome
+
+
+@dataclass
+class _Outputs:
+    """The results file and the preview movie of one run (each under a temporary name)."""
+
+    writer: ResultsWriter
+    movie: PreviewWriter | None
+
+    def finish(self) -> None:
+        """Rename both into place (the h5 first: the movie is only a preview)."""
+        self.writer.finalize()
+        if self.movie is not None:
+            self.movie.close()
+
+    def abort(self) -> None:
+        self.writer.abort()
+        if self.movie is not None:
+            self.movie.abort()
+
+
+_PRELOAD = ("moseq2_extract.output.h5writer", "moseq2_extract.output.movie", "tifffile")
+
+
+def _preload_outputs() -> threading.Thread:
+    """Import the output side (h5py, PyAV, tifffile: a fifth of a second) on a thread, while
+    the session is opened and its ROI found: numpy and OpenCV release the GIL for most of
+    that work.  An import that fails here fails again, with its message, where it is used."""
+
+    def run() -> None:
+        for name in _PRELOAD:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    thread = threading.Thread(target=run, name="preload", daemon=True)
+    thread.start()
+    return thread
 
 
 @contextlib.contextmanager
@@ -268,7 +329,7 @@ def _worker_pool(workers: int, reader):
 
 
 def _stream(reader, arena: SessionRoi, config: Config, camera, first: int, last: int,
-            writer: ResultsWriter, movie: PreviewWriter | None, progress: Progress | None,
+            opening: Future, out_pool: ThreadPoolExecutor, progress: Progress | None,
             flip_model, pool: PriorityThreadPool | ProcessWorkerPool, workers: int) -> None:
     """The block loop: extract blocks in parallel, link them in order, write behind."""
     params = ChunkParams.from_config(config)
@@ -294,35 +355,35 @@ def _stream(reader, arena: SessionRoi, config: Config, camera, first: int, last:
         return a, b, pool.submit(extract_block, extractor, a, b)
 
     def write(results: list[ChunkResult]) -> None:
+        outputs = opening.result()  # done: it ran first on this thread
         for res in results:
-            writer.write(res, res.frame_index[0] - first)
-            if movie is not None:
-                movie.write(res.frames, res.box, res.frame_index)
+            outputs.writer.write(res, res.frame_index[0] - first)
+            if outputs.movie is not None:
+                outputs.movie.write(res.frames, res.box, res.frame_index)
 
     starts = iter(range(first, last, block))
     in_flight: deque[tuple[int, int, Future]] = deque(
         submit(a) for a in itertools.islice(starts, workers + 1))
     done = 0
-    with ThreadPoolExecutor(1, thread_name_prefix="write") as out_pool:
-        pending_write: Future | None = None
-        try:
-            while in_flight:
-                a, b, task = in_flight.popleft()
-                result = task.result()
-                nxt = next(starts, None)
-                if nxt is not None:
-                    in_flight.append(submit(nxt))
-                assembler.add(np.arange(a, b), result.measures, result.box)
-                ready = assembler.pop_ready(final=(b == last))
-                if pending_write is not None:
-                    pending_write.result()
-                pending_write = out_pool.submit(write, ready)
-                done += sum(len(r) for r in ready)
-                if progress is not None:
-                    progress(done, total)
+    pending_write: Future | None = None
+    try:
+        while in_flight:
+            a, b, task = in_flight.popleft()
+            result = task.result()
+            nxt = next(starts, None)
+            if nxt is not None:
+                in_flight.append(submit(nxt))
+            assembler.add(np.arange(a, b), result.measures, result.box)
+            ready = assembler.pop_ready(final=(b == last))
             if pending_write is not None:
                 pending_write.result()
-        except BaseException:
-            for _, _, task in in_flight:
-                task.cancel()
-            raise
+            pending_write = out_pool.submit(write, ready)
+            done += sum(len(r) for r in ready)
+            if progress is not None:
+                progress(done, total)
+        if pending_write is not None:
+            pending_write.result()
+    except BaseException:
+        for _, _, task in in_flight:
+            task.cancel()
+        raise
