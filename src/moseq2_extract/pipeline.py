@@ -215,9 +215,10 @@ def extract_session(
     workers = int(config.workers) or available_cores()
     # OpenCV's own thread pool is stopped before worker processes are forked (a forked
     # copy of it would wait forever for threads that do not exist)
-    with session.open_reader(threads=config.threads) as reader, _opencv_threads(1):
+    with session.open_reader(threads=config.threads) as reader, _opencv_threads(1), \
+            ThreadPoolExecutor(1, thread_name_prefix="write") as out_pool:
         arena = find_session_roi(reader, config, out_dir, camera=camera,
-                                 nframes=session.nframes)
+                                 nframes=session.nframes, defer_pictures=True)
         outcome.true_depth = arena.true_depth
         timestamps = (None if session.timestamps is None
                       else np.asarray(session.timestamps[first:last], dtype=np.float64))
@@ -248,16 +249,18 @@ def extract_session(
                     raise
             return _Outputs(writer, movie)
 
-        # imports finished before forking: a copy of a half-done import would never finish
+        # worker processes are forked while this process runs no other thread's work (a
+        # copy of a half-done import or of a lock held elsewhere would never finish)
         preload.join()
-        with _worker_pool(workers, reader) as pool, \
-                ThreadPoolExecutor(1, thread_name_prefix="write") as out_pool:
-            # the files are created on the writer thread while the first blocks are
-            # extracted; everything written later queues behind
+        with _worker_pool(workers, reader) as pool:
+            # the proc/ pictures and the output files are made on the writer thread while
+            # the first blocks are extracted; everything written later queues behind
+            pictures = out_pool.submit(arena.write_pictures)
             opening = out_pool.submit(open_outputs)
             try:
                 _stream(reader, arena, config, camera, first, last, opening, out_pool,
                         progress, flip_model, pool, workers)
+                pictures.result()
                 opening.result().finish()
             except BaseException:
                 try:

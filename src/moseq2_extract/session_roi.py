@@ -6,6 +6,7 @@ Used by ``find-roi`` and as the first step of ``extract``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,10 @@ class SessionRoi:
     bbox : (y0, y1, x0, x1)
         ROI bounding box, end-exclusive.
     files : list of Path
-        The proc/ files written.
+        The proc/ files written (or, with ``defer_pictures``, to be written).
+    write_pictures : callable or None
+        With ``defer_pictures``: writes every file but the background (the caller runs it,
+        e.g. on another thread); None once they are written.
     """
 
     roi: np.ndarray
@@ -54,10 +58,12 @@ class SessionRoi:
     plane: np.ndarray
     bbox: tuple[int, int, int, int]
     files: list[Path]
+    write_pictures: Callable[[], None] | None = None
 
 
 def find_session_roi(
-    reader, config, output_dir: Path, *, camera: CameraModel, nframes: int | None = None
+    reader, config, output_dir: Path, *, camera: CameraModel, nframes: int | None = None,
+    defer_pictures: bool = False,
 ) -> SessionRoi:
     """Compute (or load) the background, find the floor and the ROI, write proc/ images.
 
@@ -72,6 +78,10 @@ def find_session_roi(
         Supplies the ROI ranking weights when ``bg_roi_weights`` is left at its default.
     nframes : int, optional
         Usable frame count.
+    defer_pictures : bool
+        Leave ``first_frame.tiff``, ``roi_XX.tiff`` and the overview picture to the caller
+        (``SessionRoi.write_pictures``); the background is always written here, as later
+        steps read it back.
 
     Raises
     ------
@@ -129,14 +139,20 @@ def find_session_roi(
         true_depth = float(config.detected_true_depth)
     first_frame = np.asarray(reader.read(0, 1)[0])
     ff_file = output_dir / "first_frame.tiff"
-    write_image(ff_file, first_frame[None], scale_factor=[int(v) for v in depth_range])
     roi_file = output_dir / f"roi_{index:02d}.tiff"
-    write_image(roi_file, roi.astype(np.uint8), scale=True, scale_factor=65535)
     png = output_dir / "roi_overview.png"
-    write_overview_png(png, background, roi, depth_range=depth_range, true_depth=true_depth)
+
+    def write_pictures() -> None:
+        write_image(ff_file, first_frame[None], scale_factor=[int(v) for v in depth_range])
+        write_image(roi_file, roi.astype(np.uint8), scale=True, scale_factor=65535)
+        write_overview_png(png, background, roi, depth_range=depth_range,
+                           true_depth=true_depth)
+
+    if not defer_pictures:
+        write_pictures()
     files += [ff_file, roi_file, png]
     return SessionRoi(roi, background, first_frame, true_depth, depth_range, found.plane,
-                      roi_bbox(roi), files)
+                      roi_bbox(roi), files, write_pictures if defer_pictures else None)
 
 
 def _stored(path: Path, background: np.ndarray) -> np.ndarray:

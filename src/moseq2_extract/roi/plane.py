@@ -89,6 +89,46 @@ def plane_from_points(points: np.ndarray) -> np.ndarray:
     return np.concatenate([normal, d], axis=-1)
 
 
+def score_planes(points: np.ndarray, planes: np.ndarray, tolerance: float, *,
+                 chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Inlier counts and mean distances of points to each of a few planes.
+
+    Exactly ``count_nonzero(dist < tolerance, axis=0)`` and ``dist.mean(axis=0)`` of the
+    full ``(P, B)`` distance matrix, computed ``chunk`` points at a time so that the work
+    stays in the cache (about twice as fast): numpy sums a 2-D array over its first axis row
+    after row, so carrying the running sum in as the first row of each chunk gives the same
+    bits as one pass over all rows.
+
+    Parameters
+    ----------
+    points : ndarray, (P, 3) float64
+    planes : ndarray, (B, 4) float64
+        ``(a, b, c, d)`` with unit normals.
+    tolerance : float
+
+    Returns
+    -------
+    counts : ndarray, (B,) int
+    means : ndarray, (B,) float64
+    """
+    n_planes = len(planes)
+    normals_t = planes[:, :3].T
+    offsets = planes[:, 3]
+    counts = np.zeros(n_planes, np.int64)
+    total = np.zeros(n_planes)
+    buf = np.empty((min(chunk, len(points)) + 1, n_planes))
+    for p0 in range(0, len(points), chunk):
+        part = points[p0:p0 + chunk]
+        dist = buf[1:len(part) + 1]
+        np.matmul(part, normals_t, out=dist)
+        dist += offsets
+        np.abs(dist, out=dist)
+        counts += np.count_nonzero(dist < tolerance, axis=0)
+        buf[0] = total
+        total = np.add.reduce(buf[:len(part) + 1], axis=0)
+    return counts, total / max(len(points), 1)
+
+
 def fit_plane_ransac(
     background: np.ndarray,
     *,
@@ -154,14 +194,9 @@ def fit_plane_ransac(
         return PlaneFit(False, nan_plane, inf_dist, 0.0, "all sampled point triples were "
                         "degenerate")
     best_count, best_mean, best = -1, np.inf, None
-    buf = np.empty((len(score_pts), min(128, len(planes))))  # reused: no fresh pages
     for start in range(0, len(planes), 128):
         block = planes[start:start + 128]
-        dist = np.matmul(score_pts, block[:, :3].T, out=buf[:, :len(block)])  # (P, B)
-        dist += block[:, 3]
-        np.abs(dist, out=dist)
-        counts = np.count_nonzero(dist < noise_tolerance, axis=0)
-        means = dist.mean(axis=0)
+        counts, means = score_planes(score_pts, block, noise_tolerance)
         for j in np.argsort(-counts, kind="stable")[:4]:
             if counts[j] > best_count or (counts[j] == best_count and means[j] < best_mean):
                 best_count, best_mean, best = int(counts[j]), float(means[j]), block[j]

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from moseq2_extract.roi.plane import auto_depth_range, fit_plane_ransac, plane_from_points
 
@@ -43,3 +44,21 @@ def test_auto_depth_range_ignores_invalid_centre_pixel():
     bg[95:105, 95:105] = 0  # invalid centre (the original reads exactly this pixel)
     lo, hi = auto_depth_range(bg)
     assert lo < 670 < hi and hi - lo == 100
+
+
+@pytest.mark.parametrize("n_points", [1, 1023, 1024, 3001])
+def test_chunked_plane_scores_equal_the_full_distance_matrix(n_points):
+    """RANSAC's scores are computed a chunk of points at a time; they must be the very
+    numbers (bits) of the one-pass formula, so the chosen plane cannot change."""
+    from moseq2_extract.roi.plane import plane_from_points, score_planes
+
+    rng = np.random.default_rng(n_points)
+    pts = np.column_stack([rng.uniform(0, 512, n_points), rng.uniform(0, 424, n_points),
+                           670 + rng.normal(0, 20, n_points)])
+    planes = plane_from_points(pts[rng.integers(0, n_points, (100, 3))]
+                               + rng.normal(0, 1, (100, 3, 3)))
+    planes = planes[np.all(np.isfinite(planes), axis=1)]
+    dist = np.abs(pts @ planes[:, :3].T + planes[:, 3])
+    counts, means = score_planes(pts, planes, 15.0)
+    np.testing.assert_array_equal(counts, np.count_nonzero(dist < 15.0, axis=0))
+    np.testing.assert_array_equal(means, dist.mean(axis=0))
