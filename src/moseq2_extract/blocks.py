@@ -110,11 +110,12 @@ class BlockExtractor:
                 self._turn.notify_all()
 
     def read(self, lo: int, hi: int) -> np.ndarray:
-        """Frames ``lo .. hi - 1`` over the ROI box, ``(n, h, w)`` uint16 (a view)."""
+        """Frames ``lo .. hi - 1`` over the ROI box, ``(n, h, w)`` uint16: a view into the
+        mapped file (``.dat``) or into a reused buffer; call :meth:`DepthReader.release`
+        when done with it."""
         y0, y1, x0, x1 = self.bbox
         width = self.reader.info.width
-        # whole rows: one byte range per frame of a .dat file, read into a reused buffer
-        rows = self.reader.read_region(lo, hi, (y0, y1, 0, width), out=self._buffer(hi - lo))
+        rows = self.reader.region_view(lo, hi, (y0, y1, 0, width), out=self._buffer(hi - lo))
         return rows[:, :, x0:x1]
 
     def extract(self, a: int, b: int) -> FrameBlock:
@@ -129,7 +130,13 @@ class BlockExtractor:
         lo, hi = max(self.first, a - self.halo), min(self.last, b + self.halo)
         with self._reading(a, b):
             raw = self.read(lo, hi)
-        lead = a - lo
+        try:
+            return self._extract(raw, a - lo, n)
+        finally:
+            del raw
+            self.reader.release(lo, hi)
+
+    def _extract(self, raw: np.ndarray, lead: int, n: int) -> FrameBlock:
         if not self.halo:
             block = self.kernel.new_block(n)
             self.kernel.run(raw, block, range(n))

@@ -22,7 +22,7 @@ import time
 import uuid as uuidlib
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -210,7 +210,7 @@ def extract_session(
     uid = str(uuidlib.uuid4())
     params = parameter_snapshot(config)
     write_status(yaml_path, complete=False, metadata=session.metadata, parameters=params,
-                 uuid=uid)
+                 uuid=uid, durable=False)
 
     workers = int(config.workers) or available_cores()
     # OpenCV's own thread pool is stopped before worker processes are forked (a forked
@@ -261,7 +261,7 @@ def extract_session(
                 _stream(reader, arena, config, camera, first, last, opening, out_pool,
                         progress, flip_model, pool, workers)
                 pictures.result()
-                opening.result().finish()
+                opening.result().finish(out_pool)
             except BaseException:
                 try:
                     outputs = opening.result()
@@ -285,11 +285,16 @@ class _Outputs:
     writer: ResultsWriter
     movie: PreviewWriter | None
 
-    def finish(self) -> None:
-        """Rename both into place (the h5 first: the movie is only a preview)."""
-        self.writer.finalize()
-        if self.movie is not None:
-            self.movie.close()
+    def finish(self, executor: Executor) -> None:
+        """Rename both into place.  The h5 file is closed, synced and renamed on
+        ``executor`` (the writer thread, done with both files by now) while the last movie
+        segments are encoded and written here."""
+        finalizing = executor.submit(self.writer.finalize)
+        try:
+            if self.movie is not None:
+                self.movie.close()
+        finally:
+            finalizing.result()
 
     def abort(self) -> None:
         self.writer.abort()

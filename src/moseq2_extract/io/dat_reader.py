@@ -115,6 +115,21 @@ class DatReader(DepthReader):
         self._release(start, stop)
         return out
 
+    def region_view(self, start: int, stop: int, region: tuple[int, int, int, int], *,
+                    out: np.ndarray | None = None) -> np.ndarray:
+        """A read-only view into the memory-mapped file (``out`` is not used): no copy,
+        and the kernel maps the page-cache pages in batches; :meth:`release` drops them."""
+        start, stop = int(start), int(stop)
+        if not 0 <= start <= stop <= self.nframes:
+            raise ValueError(
+                f"{self.path}: frame range [{start}, {stop}) is outside [0, {self.nframes})"
+            )
+        y0, y1, x0, x1 = region
+        return self._memmap()[start:stop, y0:y1, x0:x1]
+
+    def release(self, start: int, stop: int) -> None:
+        self._release(int(start), int(stop))
+
     def _pread_rows(self, start: int, stop: int, y0: int, y1: int, out: np.ndarray) -> None:
         width = self.info.width
         _check_out(out, (stop - start, y1 - y0, width), self.path)

@@ -173,6 +173,23 @@ class DepthReader(abc.ABC):
         np.copyto(out, frames)
         return out
 
+    def region_view(self, start: int, stop: int, region: tuple[int, int, int, int], *,
+                    out: np.ndarray | None = None) -> np.ndarray:
+        """Frames ``start .. stop - 1`` cropped to ``region``, without a copy where the
+        reader can (a read-only view into a memory-mapped file, valid until
+        :meth:`release` or :meth:`close`); otherwise :meth:`read_region` into ``out``.
+
+        Returns
+        -------
+        np.ndarray
+            ``(stop - start, y1 - y0, x1 - x0)`` uint16, rows possibly strided.
+        """
+        return self.read_region(start, stop, region, out=out)
+
+    def release(self, start: int, stop: int) -> None:  # noqa: B027 - optional hook
+        """Forget frames ``start .. stop - 1`` of views handed out by :meth:`region_view`
+        (their pages leave this process's memory); a no-op for readers that copy."""
+
     def read(self, start: int, stop: int) -> np.ndarray:
         """Read the contiguous frames ``start .. stop - 1``.
 

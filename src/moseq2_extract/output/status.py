@@ -42,9 +42,11 @@ def status_dict(*, complete: bool, metadata: Mapping[str, Any] | None,
     return data
 
 
-def write_yaml_atomic(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
+def write_yaml_atomic(path: str | os.PathLike, data: Mapping[str, Any], *,
+                      durable: bool = True) -> Path:
     """Dump ``data`` like the original (sorted keys, flow-style lists) to ``path`` via a
-    temporary file in the same folder and an atomic rename."""
+    temporary file in the same folder and an atomic rename (after an fsync, unless
+    ``durable`` is False: for a file whose loss in a power cut does no harm)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = dump_yaml(data)
@@ -53,7 +55,8 @@ def write_yaml_atomic(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -64,7 +67,7 @@ def write_yaml_atomic(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
 
 def write_status(path: str | os.PathLike, *, complete: bool, metadata: Mapping[str, Any] | None,
                  parameters: Mapping[str, Any] | None, uuid: str, skip: bool = False,
-                 extra: Mapping[str, Any] | None = None) -> Path:
+                 extra: Mapping[str, Any] | None = None, durable: bool = True) -> Path:
     """Write ``results_XX.yaml`` atomically.
 
     Parameters
@@ -83,6 +86,9 @@ def write_status(path: str | os.PathLike, *, complete: bool, metadata: Mapping[s
         Exclude from aggregation.
     extra : dict, optional
         Further top-level keys (e.g. ``feedback_timestamps``).
+    durable : bool
+        fsync before the rename.  A status that says ``complete: false`` need not be: lost
+        in a power cut, the session still counts as not extracted.
 
     Returns
     -------
@@ -91,7 +97,7 @@ def write_status(path: str | os.PathLike, *, complete: bool, metadata: Mapping[s
     """
     data = status_dict(complete=complete, metadata=metadata, parameters=parameters, uuid=uuid,
                        skip=skip, extra=extra)
-    return write_yaml_atomic(path, data)
+    return write_yaml_atomic(path, data, durable=durable)
 
 
 def read_status(path: str | os.PathLike) -> dict[str, Any]:
