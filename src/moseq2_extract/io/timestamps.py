@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputFileError
+from ..stats import median
 
 _SPLIT = re.compile(r"[,\s]+")
 
@@ -112,7 +113,7 @@ def looks_like_seconds(timestamps: np.ndarray) -> bool:
         return False
     steps = np.diff(ts)
     steps = steps[np.isfinite(steps) & (steps > 0)]
-    return bool(len(steps)) and float(np.median(steps)) < 1.0
+    return bool(len(steps)) and median(steps) < 1.0
 
 
 __all__ = ["is_seconds_file", "load_timestamps", "looks_like_seconds", "timestamps_from_text"]

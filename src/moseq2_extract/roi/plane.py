@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..stats import median
+
 
 @dataclass(frozen=True)
 class PlaneFit:
@@ -63,7 +65,7 @@ def auto_depth_range(background: np.ndarray, *, half_width: float = 50.0) -> tup
     k = int(np.argmax(smooth))
     mode = 0.5 * (edges[k] + edges[k + 1])
     near = values[np.abs(values - mode) <= 25]
-    d = float(np.median(near)) if near.size else float(mode)
+    d = median(near) if near.size else float(mode)
     return (float(int(d - half_width)), float(int(d + half_width)))
 
 

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from ..errors import RoiError
+from ..stats import median
 from .plane import PlaneFit, fit_plane_ransac
 
 
@@ -200,4 +201,4 @@ def true_depth_of(background: np.ndarray, roi: np.ndarray) -> float:
     vals = background[roi & (background > 0)]
     if vals.size == 0:
         raise RoiError("no valid background depth inside the ROI")
-    return float(np.median(vals))
+    return median(vals)
