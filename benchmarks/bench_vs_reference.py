@@ -27,6 +27,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -64,6 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--ours-cmd", help="command line of our CLI (default: this interpreter's "
                                        "moseq2-extract, else python -m moseq2_extract.cli)")
     ap.add_argument("--keep", action="store_true", help="keep every run's outputs")
+    ap.add_argument("--pause", type=float, default=5.0,
+                    help="seconds of rest before each run, so that one tool's exit (the "
+                         "reference frees over 4 GB) does not slow the next (default 5)")
     args = ap.parse_args(argv)
     if args.skip_reference and args.skip_ours:
         ap.error("nothing to run: both --skip-reference and --skip-ours given")
@@ -152,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_dir = out / "runs" / f"{name}_{fmt}_{rep}"
                 print(f"run {rep + 1}/{args.repeats}: {name} on {depth.name} ...",
                       file=sys.stderr)
+                time.sleep(args.pause)
                 res = run_tool(name, cmd, depth, run_dir, fmt, env=env)
                 if not res.ok:
                     print(f"  {name} FAILED (rc {res.returncode}):\n{stderr_tail(res)}",
