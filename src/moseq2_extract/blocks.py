@@ -78,6 +78,10 @@ class BlockExtractor:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._setup()
+        # a copy serves one worker process: decode on this one thread, the workers are
+        # the parallelism (several decoder threads per worker only compete for cores)
+        if hasattr(self.reader, "threads"):
+            self.reader.threads = 1
 
     @property
     def kernel(self) -> BlockKernel:

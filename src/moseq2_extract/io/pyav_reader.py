@@ -137,7 +137,10 @@ class PyAVReader(DepthReader):
             container.close()
             raise InputFileError(f"{self.path}: no decoder for video stream "
                                  f"{self._stream_index}")
-        stream.thread_type = "AUTO"
+        # slice threads only: frame threads delay every decoded frame by as many frames
+        # as there are threads, which turns each seek (background sampling, a worker's
+        # next block) into a dozen decodes; FFV1 depth video is cut into slices
+        stream.thread_type = "SLICE"
         stream.codec_context.thread_count = self.threads
         self._container, self._stream = container, stream
         self._packets = None
