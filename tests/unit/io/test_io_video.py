@@ -214,7 +214,9 @@ def test_truncated_avi_raises_instead_of_returning_garbage(avi_small, tmp_path):
     with open_depth_video(cut) as reader:
         assert reader.nframes == 40  # the AVI header still promises every frame
         np.testing.assert_array_equal(reader.read(0, 5), frames[:5])
-        with pytest.raises(InputFileError, match=rf"{cut}: frame \d+ of 40 could not be"):
+        # the missing frames, or the cut packet itself, are reported with the file name
+        with pytest.raises(InputFileError, match=rf"{cut}: (frame \d+ of 40 could not be"
+                                                 rf"|cannot decode near frame \d+)"):
             reader.read(0, 40)
 
 
