@@ -243,7 +243,8 @@ def extract_session(
                                           crop_size=int(config.crop_size[0]),
                                           min_height=config.min_height,
                                           max_height=config.max_height,
-                                          executor=pool.urgent, max_pending=workers + 2)
+                                          executor=pool.urgent, max_pending=workers + 2,
+                                          total_frames=last - first)
                 except BaseException:
                     writer.abort()
                     raise

@@ -41,10 +41,10 @@ from ..extract.results import BoxWindows
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SEGMENT_FRAMES", "EncodedSegment", "EncoderSettings", "PreviewCanvas",
-           "PreviewWriter",
-           "colorize_heights", "compose_preview", "compose_preview_yuv", "encode_segment",
-           "jet_lut", "select_codec"]
+__all__ = ["SEGMENT_FRAMES", "TAIL_SEGMENTS", "EncodedSegment", "EncoderSettings",
+           "PreviewCanvas", "PreviewWriter", "colorize_heights", "compose_preview",
+           "compose_preview_yuv", "encode_segment", "jet_lut", "segment_plan",
+           "select_codec"]
 
 # Breakpoints (x, y) of matplotlib's "jet" colormap, per channel.
 _JET_POINTS = {
@@ -55,6 +55,25 @@ _JET_POINTS = {
 _N_COLORS = 256
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 SEGMENT_FRAMES = 256  # frames per independently encoded segment (one key frame each)
+TAIL_SEGMENTS = 4  # the last 2 * SEGMENT_FRAMES frames of a known length, in this many
+
+
+def segment_plan(total_frames: int) -> list[int]:
+    """Lengths of the segments of a movie of ``total_frames`` frames.
+
+    :data:`SEGMENT_FRAMES` each, except that the last (up to) two segments' worth of
+    frames is cut into :data:`TAIL_SEGMENTS` near-equal segments: the end of a recording
+    becomes ready all at once (the heading look-ahead), so its segments are what the
+    workers encode after everything else, side by side.  Depends on the length only.
+    """
+    n = max(0, int(total_frames))
+    head = max(0, n - 2 * SEGMENT_FRAMES)
+    head -= head % SEGMENT_FRAMES
+    plan = [SEGMENT_FRAMES] * (head // SEGMENT_FRAMES)
+    tail = n - head
+    parts = min(TAIL_SEGMENTS, tail)
+    plan += [tail // parts + (1 if i < tail % parts else 0) for i in range(parts)]
+    return plan
 
 
 @lru_cache(maxsize=1)
@@ -493,9 +512,10 @@ class PreviewWriter:
 
     The movie is written to ``<dir>/.<name>.partial`` and renamed to ``path`` by
     :meth:`close`; an exception inside the ``with`` block (or :meth:`abort`) deletes it.
-    Frames are gathered into segments of :data:`SEGMENT_FRAMES`; each full segment is
-    encoded as a task on ``executor`` while the caller goes on, and its packets are
-    written to the file, in order, by later calls (all of them by :meth:`close`).
+    Frames are gathered into segments (of :data:`SEGMENT_FRAMES`, or as
+    :func:`segment_plan` cuts ``total_frames``); each full segment is encoded as a task on
+    ``executor`` while the caller goes on, and its packets are written to the file, in
+    order, by later calls (all of them by :meth:`close`).
 
     Parameters
     ----------
@@ -528,6 +548,9 @@ class PreviewWriter:
         modified afterwards.
     max_pending : int
         Segments queued or being encoded at most; :meth:`write` waits beyond that.
+    total_frames : int, optional
+        Length of the movie, when known: the last frames are then cut into smaller
+        segments (:func:`segment_plan`) that several workers encode at once.
     codec : str, optional
         Force an encoder name (default: :func:`select_codec`).
 
@@ -545,7 +568,7 @@ class PreviewWriter:
                  crop_size: int, min_height: float, max_height: float,
                  preset: str = "ultrafast", qp: int = 18, background: bool = True,
                  executor: Executor | None = None, max_pending: int = 4,
-                 codec: str | None = None):
+                 total_frames: int | None = None, codec: str | None = None):
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.min_height, self.max_height = _check_range(min_height, max_height)
@@ -563,6 +586,7 @@ class PreviewWriter:
         self._closed = False
         self._buffer: list[Piece] = []
         self._buffered = 0
+        self._plan: deque[int] = deque(segment_plan(total_frames) if total_frames else ())
         self._pending: deque[tuple[int, int, Future]] = deque()  # (first frame, n, task)
         self._max_pending = max(1, int(max_pending))
         self._own_executor: ThreadPoolExecutor | None = None
@@ -599,6 +623,9 @@ class PreviewWriter:
             future = self._executor.submit(encode_segment, *args, **kwargs)
         self._pending.append((self._frames_submitted, n, future))
         self._frames_submitted += n
+
+    def _next_segment(self) -> int:
+        return self._plan[0] if self._plan else SEGMENT_FRAMES
 
     def _cut(self, count: int) -> list[Piece]:
         """Take the first ``count`` buffered frames as a list of pieces."""
@@ -668,8 +695,10 @@ class PreviewWriter:
             return
         self._buffer.append((crops, box, frame_index))
         self._buffered += n
-        while self._buffered >= SEGMENT_FRAMES:
-            self._submit(self._cut(SEGMENT_FRAMES))
+        while self._buffered >= (size := self._next_segment()):
+            self._submit(self._cut(size))
+            if self._plan:
+                self._plan.popleft()
         self._mux_ready(wait=False)
 
     # -- ending ----------------------------------------------------------------------

@@ -258,3 +258,35 @@ def test_movie_is_encoded_in_independent_segments(tmp_path):
                              max_height=MAX_H)
     assert isinstance(pickle.loads(pickle.dumps(segment)), EncodedSegment)
     assert len(segment.packets) == 20 and segment.packets[0][3] is True
+
+
+@pytest.mark.parametrize("n", [1, 7, 255, 256, 511, 600, 1800, 18000])
+def test_segment_plan_spreads_the_end_over_small_segments(n):
+    from moseq2_extract.output.movie import SEGMENT_FRAMES, TAIL_SEGMENTS, segment_plan
+
+    plan = segment_plan(n)
+    assert sum(plan) == n and all(0 < s <= SEGMENT_FRAMES for s in plan)
+    tail = plan[-min(len(plan), TAIL_SEGMENTS):]
+    assert max(tail) - min(tail) <= 1  # the last segments are even
+    assert all(s == SEGMENT_FRAMES for s in plan[:-TAIL_SEGMENTS])
+
+
+def test_movie_of_known_length_keys_every_planned_segment(tmp_path):
+    from moseq2_extract.output.movie import segment_plan
+
+    n = 700
+    crops, box = _moving_blob_frames(n, seed=2)
+    args = dict(fps=30, box_shape=box.shape[1:], crop_size=crops.shape[1],
+                min_height=MIN_H, max_height=MAX_H, total_frames=n)
+    files = []
+    for step in (9, 100):
+        path = tmp_path / f"m{step}.mp4"
+        with PreviewWriter(path, **args) as writer:
+            for s in range(0, n, step):
+                writer.write(crops[s:s + step], box[s:s + step], np.arange(s, min(n, s + step)))
+        files.append(path.read_bytes())
+    assert files[0] == files[1]
+    packets = _packets(tmp_path / "m9.mp4")
+    rate = packets[1][0] - packets[0][0]
+    keys = [pts // rate for pts, key in packets if key]
+    assert keys == list(np.cumsum([0, *segment_plan(n)[:-1]]))
