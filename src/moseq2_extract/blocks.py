@@ -152,16 +152,29 @@ class BlockExtractor:
         return FrameBlock(measures, BoxWindows.from_dense(heights))
 
 
-def extract_block(extractor: BlockExtractor, a: int, b: int) -> FrameBlock:
-    """Task form of :meth:`BlockExtractor.extract` (for worker processes)."""
-    return extractor.extract(a, b)
+# the extractor of the session a worker process serves, installed once by its first task
+_INSTALLED: dict[str, BlockExtractor] = {}
 
 
-def prepare_worker_process() -> None:
-    """First task of a worker process: import what blocks and movie segments need (while
-    the parent is still finding the ROI) and keep OpenCV to this one thread."""
+def prepare_worker_process(key: str | None = None,
+                           extractor: BlockExtractor | None = None) -> None:
+    """First task of a worker process: keep OpenCV to this one thread, make sure what
+    movie segments need is imported, and install ``extractor`` under ``key`` for
+    :func:`extract_block` (so that tasks carry two frame numbers, not the background)."""
     import cv2
 
     from .output import movie  # noqa: F401 - imported for its import cost only
 
     cv2.setNumThreads(1)
+    if extractor is not None:
+        _INSTALLED.clear()
+        _INSTALLED[str(key)] = extractor
+
+
+def extract_block(key: str, a: int, b: int) -> FrameBlock:
+    """Task form of :meth:`BlockExtractor.extract` with the worker's installed extractor."""
+    try:
+        extractor = _INSTALLED[key]
+    except KeyError:
+        raise RuntimeError(f"no block extractor {key!r} installed in this worker") from None
+    return extractor.extract(a, b)

@@ -250,16 +250,19 @@ def extract_session(
                     raise
             return _Outputs(writer, movie)
 
+        extractor = BlockExtractor(reader, bbox=arena.bbox, background=arena.background,
+                                   roi=arena.roi, params=ChunkParams.from_config(config),
+                                   first=first, last=last, shared_reader=True)
         # worker processes are forked while this process runs no other thread's work (a
         # copy of a half-done import or of a lock held elsewhere would never finish)
         preload.join()
-        with _worker_pool(workers, reader) as pool:
+        with _worker_pool(workers, reader, uid, extractor) as pool:
             # the proc/ pictures and the output files are made on the writer thread while
             # the first blocks are extracted; everything written later queues behind
             pictures = out_pool.submit(arena.write_pictures)
             opening = out_pool.submit(open_outputs)
             try:
-                _stream(reader, arena, config, camera, first, last, opening, out_pool,
+                _stream(extractor, uid, arena, config, camera, opening, out_pool,
                         progress, flip_model, pool, workers)
                 pictures.result()
                 opening.result().finish(out_pool)
@@ -322,27 +325,30 @@ def _preload_outputs() -> threading.Thread:
 
 
 @contextlib.contextmanager
-def _worker_pool(workers: int, reader):
+def _worker_pool(workers: int, reader, key: str = "", extractor: BlockExtractor | None = None):
     """Worker processes for ``workers > 1`` where they can start, else threads.
 
-    A sequential reader (``.tar.gz``) cannot be shared by processes, each of which reads
-    its own blocks; it is read by threads in block order.
+    Each worker process first installs ``extractor`` under ``key`` (see
+    :func:`~moseq2_extract.blocks.extract_block`).  A sequential reader (``.tar.gz``)
+    cannot be shared by processes, each of which reads its own blocks; it is read by
+    threads in block order.
     """
     pool: PriorityThreadPool | ProcessWorkerPool | None = None
     if workers > 1 and reader.kind != "tar":
-        pool = start_worker_processes(workers, initializer=prepare_worker_process)
+        pool = start_worker_processes(workers, initializer=prepare_worker_process,
+                                      initargs=(key, extractor))
     if pool is None:
         pool = PriorityThreadPool(workers, "extract")
     with pool:
         yield pool
 
 
-def _stream(reader, arena: SessionRoi, config: Config, camera, first: int, last: int,
+def _stream(extractor: BlockExtractor, key: str, arena: SessionRoi, config: Config, camera,
             opening: Future, out_pool: ThreadPoolExecutor, progress: Progress | None,
             flip_model, pool: PriorityThreadPool | ProcessWorkerPool, workers: int) -> None:
     """The block loop: extract blocks in parallel, link them in order, write behind."""
-    params = ChunkParams.from_config(config)
-    y0, y1, x0, x1 = arena.bbox
+    first, last = extractor.first, extractor.last
+    x0, y0 = arena.bbox[2], arena.bbox[0]
     assembler = SequenceAssembler(camera=camera, true_depth=arena.true_depth,
                                   box_origin=(x0, y0), lag=HEADING_LAG,
                                   flip_model=flip_model,
@@ -351,17 +357,14 @@ def _stream(reader, arena: SessionRoi, config: Config, camera, first: int, last:
                                   angle_hampel=(int(config.angle_hampel_span),
                                                 float(config.angle_hampel_sig)))
     in_process = isinstance(pool, PriorityThreadPool)
-    extractor = BlockExtractor(reader, bbox=arena.bbox, background=arena.background,
-                               roi=arena.roi, params=params, first=first, last=last,
-                               shared_reader=in_process)
     block = max(1, min(BLOCK, int(config.chunk_size)))
     total = last - first
 
     def submit(a: int) -> tuple[int, int, Future]:
         b = min(last, a + block)
-        if in_process:
+        if in_process:  # threads share the extractor (and its reader, read in order)
             return a, b, pool.submit(extractor.extract, a, b)
-        return a, b, pool.submit(extract_block, extractor, a, b)
+        return a, b, pool.submit(extract_block, key, a, b)
 
     def write(results: list[ChunkResult]) -> None:
         outputs = opening.result()  # done: it ran first on this thread
