@@ -306,13 +306,15 @@ class _Outputs:
             self.movie.abort()
 
 
-_PRELOAD = ("moseq2_extract.output.h5writer", "moseq2_extract.output.movie", "tifffile")
+_PRELOAD = ("numpy.random", "moseq2_extract.output.h5writer", "moseq2_extract.output.movie",
+            "tifffile")
 
 
 def _preload_outputs() -> threading.Thread:
-    """Import the output side (h5py, PyAV, tifffile: a fifth of a second) on a thread, while
-    the session is opened and its ROI found: numpy and OpenCV release the GIL for most of
-    that work.  An import that fails here fails again, with its message, where it is used."""
+    """Import what comes later (numpy's random generators for the floor fit; h5py, PyAV
+    and tifffile for the outputs: a fifth of a second) on a thread, while the session is
+    opened and its ROI found: numpy and OpenCV release the GIL for most of that work.  An
+    import that fails here fails again, with its message, where it is used."""
 
     def run() -> None:
         for name in _PRELOAD:

@@ -177,8 +177,11 @@ def write_overview_png(
     roi : ndarray, (H, W) bool
     """
     valid = background > 0
-    lo = float(np.percentile(background[valid], 1)) if valid.any() else 0.0
-    hi = float(np.percentile(background[valid], 99)) if valid.any() else 1.0
+    lo, hi = 0.0, 1.0
+    if valid.any():  # 1st and 99th percentiles (nearest rank), for the grey scale
+        values = background[valid]
+        ranks = (int(0.01 * (values.size - 1)), int(0.99 * (values.size - 1)))
+        lo, hi = (float(v) for v in np.partition(values, ranks)[list(ranks)])
     scaled = np.clip((background - lo) / max(hi - lo, 1e-6), 0, 1)
     grey = (255 * (1 - scaled)).astype(np.uint8)
     grey[~valid] = 0
