@@ -55,10 +55,16 @@ def test_thread_pool_errors_and_shutdown():
 
 
 def test_thread_pool_cancels_queued_tasks():
-    gate = threading.Event()
+    gate, started = threading.Event(), threading.Event()
+
+    def block() -> bool:
+        started.set()
+        return gate.wait()
+
     pool = PriorityThreadPool(1)
-    blocker = pool.submit(gate.wait)
+    blocker = pool.submit(block)
     queued = pool.submit(abs, -1)
+    assert started.wait(10)
     threading.Timer(0.2, gate.set).start()
     pool.shutdown(wait=True, cancel_futures=True)
     assert blocker.result() is True and queued.cancelled()
