@@ -26,3 +26,7 @@ class RoiError(ExtractionError, ValueError):
 
 class FlipClassifierError(ExtractionError, ValueError):
     """A flip classifier file cannot be used."""
+
+
+class WorkerProcessError(ExtractionError, RuntimeError):
+    """A worker process died (crashed or was killed) while extracting."""

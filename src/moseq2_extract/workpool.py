@@ -33,6 +33,7 @@ from concurrent.futures import Executor, Future
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from .errors import WorkerProcessError
 from .worker_main import serve
 
 logger = logging.getLogger(__name__)
@@ -199,10 +200,6 @@ def start_worker_processes(workers: int, *, initializer: Callable | None = None,
     except OSError as err:
         logger.info("worker processes unavailable (%s); using threads", err)
         return None
-
-
-class WorkerProcessError(RuntimeError):
-    """A worker process died (crashed or was killed) while the pool was in use."""
 
 
 class ProcessWorkerPool(Executor):
@@ -385,8 +382,8 @@ class ProcessWorkerPool(Executor):
             self._rx[worker] = None
             if self._stopping:
                 return
-            message = (f"worker process {proc.pid} stopped unexpectedly "
-                       f"(exit code {proc.returncode})")
+            message = (f"worker process {proc.pid} stopped unexpectedly (exit code "
+                       f"{proc.returncode}{'; out of memory?' if proc.returncode == -9 else ''})")
             self._broken = self._broken or message
             running = self._running.pop(worker, None)
             queued = [item[2] for item in self._heap]

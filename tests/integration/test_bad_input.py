@@ -172,3 +172,30 @@ def test_extract_with_compress_writes_a_verified_avi(session_factory):
 
     with open_depth_video(avi) as a, open_depth_video(depth) as d:
         np.testing.assert_array_equal(a.read(0, 40), d.read(0, 40))
+
+
+@pytest.mark.skipif(__import__("moseq2_extract.workpool", fromlist=["x"])
+                    .default_start_method() != "fork",
+                    reason="the crash is planted in this process and inherited by forking")
+def test_a_dead_worker_process_is_one_clear_error(session_factory, monkeypatch):
+    import os
+
+    from moseq2_extract.blocks import BlockExtractor
+
+    depth = session_factory("dat", n_frames=300, seed=2)
+    real = BlockExtractor.extract
+
+    def dies_on_the_second_block(self, a, b):
+        if a >= 128:
+            os._exit(9)  # as if killed
+        return real(self, a, b)
+
+    monkeypatch.setattr(BlockExtractor, "extract", dies_on_the_second_block)
+    result = run("extract", depth, "--workers", "2")
+    assert result.exit_code == 1
+    errors = error_lines(result)
+    assert len(errors) == 1 and "worker process" in errors[0], result.output
+    assert "stopped unexpectedly" in errors[0]
+    assert no_result_left(depth.parent)
+    status = (depth.parent / "proc" / "results_00.yaml").read_text()
+    assert "complete: false" in status
