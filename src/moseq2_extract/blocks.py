@@ -68,10 +68,11 @@ class BlockExtractor:
         self._kernel: BlockKernel | None = None
         self._turn = threading.Condition()
         self._next_read = self.first  # shared reader: the block that reads next
+        self._cancelled = False
 
     def __getstate__(self) -> dict:
         state = {k: v for k, v in self.__dict__.items()
-                 if k not in ("_kernel", "_turn", "_next_read")}
+                 if k not in ("_kernel", "_turn", "_next_read", "_cancelled")}
         state["shared_reader"] = False
         return state
 
@@ -106,12 +107,21 @@ class BlockExtractor:
             yield
             return
         with self._turn:
-            self._turn.wait_for(lambda: self._next_read == a)
+            self._turn.wait_for(lambda: self._next_read == a or self._cancelled)
+            if self._cancelled:
+                raise RuntimeError("extraction cancelled")
             try:
                 yield
             finally:
                 self._next_read = b
                 self._turn.notify_all()
+
+    def cancel(self) -> None:
+        """Make blocks still waiting for their turn to read give up (a block before them
+        was cancelled, so their turn would never come)."""
+        with self._turn:
+            self._cancelled = True
+            self._turn.notify_all()
 
     def read(self, lo: int, hi: int) -> np.ndarray:
         """Frames ``lo .. hi - 1`` over the ROI box, ``(n, h, w)`` uint16: a view into the

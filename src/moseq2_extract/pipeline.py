@@ -400,4 +400,8 @@ def _stream(extractor: BlockExtractor, key: str, arena: SessionRoi, config: Conf
     except BaseException:
         for _, _, task in in_flight:
             task.cancel()
+        extractor.cancel()
+        if pending_write is not None:  # let the writer thread leave the files alone
+            with contextlib.suppress(BaseException):
+                pending_write.result()
         raise

@@ -168,3 +168,34 @@ def test_video_and_archive_inputs_in_parallel(session_factory, tmp_path, fmt):
                           for a in range(0, 300, 40)]
                 assert sum(len(f.result(timeout=60)) for f in blocks) == 300
             assert reader.open_count == 1
+
+
+def test_threads_waiting_to_read_give_up_when_a_block_is_cancelled(session_factory):
+    """With a shared (in-order) reader, cancelling a queued block must not leave the
+    blocks after it waiting for their turn forever."""
+    import threading
+
+    from moseq2_extract.blocks import BlockExtractor
+    from moseq2_extract.extract.chunk import ChunkParams
+    from moseq2_extract.io.session import load_session
+    from moseq2_extract.workpool import PriorityThreadPool
+
+    depth = session_factory("tar.gz", n_frames=120, seed=3)
+    with load_session(depth).open_reader() as reader:
+        roi = np.ones(reader.frame_shape, bool)
+        extractor = BlockExtractor(reader, bbox=(0, 424, 0, 512),
+                                   background=np.full(roi.shape, 670, np.float32), roi=roi,
+                                   params=ChunkParams(), first=0, last=120,
+                                   shared_reader=True)
+        gate = threading.Event()
+        with PriorityThreadPool(2) as pool:
+            blockers = [pool.submit(gate.wait) for _ in range(2)]  # both threads busy
+            first = pool.submit(extractor.extract, 0, 40)
+            second = pool.submit_urgent(extractor.extract, 40, 80)  # will wait for block 0
+            assert first.cancel()
+            gate.set()
+            extractor.cancel()
+            with pytest.raises(RuntimeError, match="cancelled"):
+                second.result(timeout=30)
+            for blocker in blockers:
+                blocker.result(timeout=30)
