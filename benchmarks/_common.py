@@ -6,6 +6,7 @@ Not part of the package and not imported by the tests. Linux only (reads ``/proc
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import shutil
@@ -14,6 +15,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import numpy as np
 
 FPS = 30.0
 DEPTH_SUFFIXES = (".dat", ".avi", ".mkv")
@@ -76,7 +79,7 @@ class RunResult:
     @property
     def peak_memory_mb(self) -> float:
         """Peak memory really held by the run: PSS of the tree where known, else RSS."""
-        if self.peak_tree_pss_mb == self.peak_tree_pss_mb:  # not NaN
+        if not math.isnan(self.peak_tree_pss_mb):
             return self.peak_tree_pss_mb
         return self.peak_rss_mb
 
@@ -171,8 +174,7 @@ def measure(
             if total > peak or now - last_pss >= 1.0:
                 pss = tree_pss_bytes(proc.pid)
                 last_pss = now
-                if pss == pss:
-                    peak_pss = pss if peak_pss != peak_pss else max(peak_pss, pss)
+                peak_pss = float(np.fmax(peak_pss, pss))  # NaN only while nothing is known
             peak, peak_anon = max(peak, total), max(peak_anon, anon)
             time.sleep(poll)
         seconds = time.perf_counter() - t0

@@ -74,7 +74,7 @@ def main(argv=None) -> None:
         ms, rows_read = cpu_ms(lambda: reader.read_region(0, n, (y0, y1, 0, width), out=buf),
                                n)
         raw = rows_read[:, :, x0:x1]
-        rows.append(("read (whole rows of the ROI box into a reused buffer)", ms))
+        rows.append(("read the ROI box rows as a copy (the pipeline maps .dat in place)", ms))
         params = ChunkParams.from_config(config)
         kernel = BlockKernel(arena.background[y0:y1, x0:x1], arena.roi[y0:y1, x0:x1],
                              params)

@@ -16,6 +16,7 @@ they should be small (a block of crops, not a stack of full frames).
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import heapq
 import itertools
@@ -42,7 +43,33 @@ URGENT, NORMAL = 0, 1
 _STOP = 2  # sorts after every task: workers stop once the queue is drained
 
 
-class PriorityThreadPool(Executor):
+class _PriorityExecutor(Executor, abc.ABC):
+    """Executor with two priorities: :meth:`submit` (normal), :meth:`submit_urgent`, and
+    :attr:`urgent`, an executor view that submits urgently.  Leaving a ``with`` block on
+    an exception cancels the tasks still queued."""
+
+    @abc.abstractmethod
+    def _put(self, priority: int, fn: Callable, args: tuple, kwargs: dict) -> Future:
+        """Queue one task with ``priority`` (lower runs first); return its future."""
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        """Queue ``fn(*args, **kwargs)`` with normal priority."""
+        return self._put(NORMAL, fn, args, kwargs)
+
+    def submit_urgent(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        """Queue ``fn(*args, **kwargs)`` ahead of every normal task."""
+        return self._put(URGENT, fn, args, kwargs)
+
+    @property
+    def urgent(self) -> Executor:
+        return _Urgent(self)
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self.shutdown(wait=True, cancel_futures=exc_type is not None)
+        return False
+
+
+class PriorityThreadPool(_PriorityExecutor):
     """``concurrent.futures`` executor running urgent tasks before normal ones.
 
     Tasks of the same priority run in submission order.
@@ -65,23 +92,14 @@ class PriorityThreadPool(Executor):
                          for i in range(self.workers)]
         for thread in self._threads:
             thread.start()
-        self.urgent: Executor = _Urgent(self)
 
-    def _put(self, priority: int, fn: Callable | None, args=(), kwargs=None) -> Future:
+    def _put(self, priority: int, fn: Callable, args: tuple, kwargs: dict) -> Future:
         future: Future = Future()
         with self._lock:
-            if self._shutdown and fn is not None:
+            if self._shutdown:
                 raise RuntimeError("cannot submit to a pool that was shut down")
-            self._queue.put((priority, next(self._order), future, fn, args, kwargs or {}))
+            self._queue.put((priority, next(self._order), future, fn, args, kwargs))
         return future
-
-    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
-        """Queue ``fn(*args, **kwargs)`` with normal priority."""
-        return self._put(NORMAL, fn, args, kwargs)
-
-    def submit_urgent(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
-        """Queue ``fn(*args, **kwargs)`` ahead of every normal task."""
-        return self._put(URGENT, fn, args, kwargs)
 
     def _work(self) -> None:
         while True:
@@ -117,9 +135,9 @@ class PriorityThreadPool(Executor):
 
 
 class _Urgent(Executor):
-    """The urgent side of a :class:`PriorityThreadPool` as an executor of its own."""
+    """The urgent side of a priority pool as an executor of its own."""
 
-    def __init__(self, pool: PriorityThreadPool):
+    def __init__(self, pool: _PriorityExecutor):
         self._pool = pool
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
@@ -202,7 +220,7 @@ def start_worker_processes(workers: int, *, initializer: Callable | None = None,
         return None
 
 
-class ProcessWorkerPool(Executor):
+class ProcessWorkerPool(_PriorityExecutor):
     """Executor running picklable tasks in worker processes, urgent ones first.
 
     Each worker runs one task at a time; a task waits in the parent until a worker is idle,
@@ -262,7 +280,6 @@ class ProcessWorkerPool(Executor):
         self._dispatcher = threading.Thread(target=self._dispatch_results,
                                             name="worker-results", daemon=True)
         self._dispatcher.start()
-        self.urgent: Executor = _Urgent(self)
         with self._lock:
             for w in range(self.workers):
                 if initializer is None:
@@ -304,7 +321,7 @@ class ProcessWorkerPool(Executor):
 
     # -- submitting ------------------------------------------------------------------
 
-    def _put(self, priority: int, fn: Callable, args, kwargs) -> Future:
+    def _put(self, priority: int, fn: Callable, args: tuple, kwargs: dict) -> Future:
         future: Future = Future()
         with self._lock:
             if self._shutdown:
@@ -314,14 +331,6 @@ class ProcessWorkerPool(Executor):
             heapq.heappush(self._heap, (priority, next(self._order), future, fn, args, kwargs))
             self._dispatch_locked()
         return future
-
-    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
-        """Queue ``fn(*args, **kwargs)`` with normal priority."""
-        return self._put(NORMAL, fn, args, kwargs)
-
-    def submit_urgent(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
-        """Queue ``fn(*args, **kwargs)`` ahead of every normal task."""
-        return self._put(URGENT, fn, args, kwargs)
 
     def _send(self, worker: int, future: Future, fn, args, kwargs) -> None:
         task_id = next(self._order)
@@ -440,6 +449,3 @@ class ProcessWorkerPool(Executor):
             with contextlib.suppress(Exception):
                 conn.close()
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        self.shutdown(wait=True, cancel_futures=exc_type is not None)
-        return False

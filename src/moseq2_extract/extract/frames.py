@@ -89,19 +89,13 @@ def subtract_background(
     max_height: float,
     frame_dtype: str = "uint8",
 ) -> np.ndarray:
-    """Height above the floor of a stack of frames (see :class:`HeightSubtractor`).
+    """Height above the floor of a stack of frames: :class:`HeightSubtractor` (which
+    documents ``background``, ``roi``, the height limits and ``frame_dtype``) frame by frame.
 
     Parameters
     ----------
     raw : ndarray, (n, h, w) uint16
         Depth (mm) over the ROI box; 0 = invalid.
-    background : ndarray, (h, w) float32
-        Background depth (mm) over the same box.
-    roi : ndarray, (h, w) bool
-        Arena mask over the box.
-    min_height, max_height : float
-        Heights outside [min_height, max_height] (mm) become 0.
-    frame_dtype : {'uint8', 'uint16'}
 
     Returns
     -------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import mmap
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,7 +32,7 @@ class DatReader(DepthReader):
     """
 
     kind = "dat"
-    _HANDLES = ("_mm", "_map", "_fd")
+    _HANDLES = ("_mm", "_map")
 
     def __init__(self, path: str | Path, *, frame_size: Sequence[int] | None = None,
                  fps: float = 30.0):
@@ -53,7 +52,6 @@ class DatReader(DepthReader):
         self.bytes_per_frame = width * height * 2
         self._mm: np.ndarray | None = None
         self._map: mmap.mmap | None = None
-        self._fd: int | None = None
         self._info = VideoInfo(self.path, "dat", width, height, int(nframes), float(fps))
 
     def _memmap(self) -> np.ndarray:
@@ -83,77 +81,40 @@ class DatReader(DepthReader):
         if hi > lo:
             self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
-    def read(self, start: int, stop: int) -> np.ndarray:
+    def _frames(self, start: int, stop: int) -> np.ndarray:
+        """Read-only view of frames ``start .. stop - 1`` in the map (range checked)."""
         start, stop = int(start), int(stop)
         if not 0 <= start <= stop <= self.nframes:
             raise ValueError(
                 f"{self.path}: frame range [{start}, {stop}) is outside [0, {self.nframes})"
             )
-        out = np.array(self._memmap()[start:stop], dtype=np.uint16)
-        self._release(start, stop)
+        return self._memmap()[start:stop]
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        out = np.array(self._frames(start, stop), dtype=np.uint16)
+        self._release(int(start), int(stop))
         return out
 
     def read_region(self, start: int, stop: int, region: tuple[int, int, int, int], *,
                     out: np.ndarray | None = None) -> np.ndarray:
-        start, stop = int(start), int(stop)
-        if not 0 <= start <= stop <= self.nframes:
-            raise ValueError(
-                f"{self.path}: frame range [{start}, {stop}) is outside [0, {self.nframes})"
-            )
-        y0, y1, x0, x1 = region
-        if out is not None and x0 == 0 and x1 == self.info.width and hasattr(os, "preadv"):
-            # whole rows: each frame's part is one byte range of the file, read straight
-            # into the caller's buffer (no page faults on a mapping, no second copy)
-            self._pread_rows(start, stop, y0, y1, out)
-            return out
-        frames = self._memmap()[start:stop, y0:y1, x0:x1]
+        frames = self.region_view(start, stop, region)
         if out is None:
             out = np.array(frames, dtype=np.uint16)
         else:
             _check_out(out, frames.shape, self.path)
             np.copyto(out, frames)
-        self._release(start, stop)
+        self._release(int(start), int(stop))
         return out
 
     def region_view(self, start: int, stop: int, region: tuple[int, int, int, int], *,
                     out: np.ndarray | None = None) -> np.ndarray:
         """A read-only view into the memory-mapped file (``out`` is not used): no copy,
         and the kernel maps the page-cache pages in batches; :meth:`release` drops them."""
-        start, stop = int(start), int(stop)
-        if not 0 <= start <= stop <= self.nframes:
-            raise ValueError(
-                f"{self.path}: frame range [{start}, {stop}) is outside [0, {self.nframes})"
-            )
         y0, y1, x0, x1 = region
-        return self._memmap()[start:stop, y0:y1, x0:x1]
+        return self._frames(start, stop)[:, y0:y1, x0:x1]
 
     def release(self, start: int, stop: int) -> None:
         self._release(int(start), int(stop))
-
-    def _pread_rows(self, start: int, stop: int, y0: int, y1: int, out: np.ndarray) -> None:
-        width = self.info.width
-        _check_out(out, (stop - start, y1 - y0, width), self.path)
-        if not out.flags.c_contiguous:
-            raise ValueError(f"{self.path}: output buffer must be C-contiguous")
-        if self._fd is None:
-            try:
-                self._fd = os.open(self.path, os.O_RDONLY)
-            except OSError as err:
-                raise InputFileError(f"{self.path}: cannot open ({err.strerror})") from None
-        row_bytes = 2 * width
-        size = (y1 - y0) * row_bytes
-        for k, frame in enumerate(range(start, stop)):
-            offset = frame * self.bytes_per_frame + y0 * row_bytes
-            view = memoryview(out[k]).cast("B")
-            got = os.preadv(self._fd, [view], offset)
-            while 0 < got < size:  # short reads are allowed; finish them
-                more = os.preadv(self._fd, [view[got:]], offset + got)
-                if more <= 0:
-                    break
-                got += more
-            if got != size:
-                raise InputFileError(f"{self.path}: frame {frame} could not be read "
-                                     "(file truncated while reading?)")
 
     def read_frames(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         idx = self._check_indices(indices)
@@ -170,8 +131,5 @@ class DatReader(DepthReader):
         # reads return copies, so dropping the map releases the file
         self._mm = None
         self._map = None
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            os.close(fd)
 
 
