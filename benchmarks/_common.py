@@ -184,11 +184,14 @@ def measure(
 
 
 def find_depth_file(session: Path) -> Path:
-    """The depth recording of a session folder (``depth.dat`` / ``.avi`` / ``.mkv``)."""
+    """The depth recording of a session folder (``depth.dat`` / ``.avi`` / ``.mkv``, or a
+    ``.tar.gz`` session archive)."""
     if session.is_file():
         return session
     found = sorted(p for p in session.iterdir()
                    if p.is_file() and p.suffix in DEPTH_SUFFIXES and p.stem == "depth")
+    if not found:
+        found = sorted(p for p in session.iterdir() if p.name.endswith((".tar.gz", ".tgz")))
     if not found:
         found = sorted(p for p in session.iterdir() if p.suffix in DEPTH_SUFFIXES
                        and not p.name.startswith(("nidaq", "ir")))
