@@ -34,12 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
-from moseq2_extract import pipeline
 from moseq2_extract.config import make_config
-from moseq2_extract.demo import angle_diff, compare_to_truth
-from moseq2_extract.extract.sequence import SequenceAssembler
-from moseq2_extract.flip_training import train_flip_classifier
+from moseq2_extract.heading.training import train_flip_classifier
+from moseq2_extract.pipeline import session as pipeline
+from moseq2_extract.pipeline.sequence import SequenceAssembler
 from moseq2_extract.synthetic import REAR, GroundTruth, SessionSpec, write_session
+from moseq2_extract.synthetic.demo import angle_diff, compare_to_truth
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,8 @@ def h5_digest(path: Path) -> dict:
             if name.split("/")[-1] in VOLATILE_KEYS:
                 data = b""
             arr = np.asarray(data)
-            entry.update(dtype=str(obj.dtype), shape=None if obj.shape is None else list(obj.shape),
+            shape = None if obj.shape is None else list(obj.shape)
+            entry.update(dtype=str(obj.dtype), shape=shape,
                          sha256=_sha(np.ascontiguousarray(arr).tobytes()
                                      if arr.dtype != object else repr(arr.tolist()).encode()))
         out[name] = entry

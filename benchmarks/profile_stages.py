@@ -24,7 +24,6 @@ import numpy as np
 from moseq2_extract.camera import detect_camera
 from moseq2_extract.config import make_config
 from moseq2_extract.extract.chunk import BlockKernel, ChunkParams
-from moseq2_extract.extract.sequence import SequenceAssembler
 from moseq2_extract.io.session import load_session
 from moseq2_extract.output.h5writer import ResultsWriter
 from moseq2_extract.output.movie import (
@@ -33,7 +32,8 @@ from moseq2_extract.output.movie import (
     PreviewCanvas,
     encode_segment,
 )
-from moseq2_extract.session_roi import find_session_roi
+from moseq2_extract.pipeline.sequence import SequenceAssembler
+from moseq2_extract.roi.session import find_session_roi
 from moseq2_extract.synthetic import SessionSpec, write_session
 
 BLOCK = 256

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import yaml
 
-from moseq2_extract import flip_download, gui
+from moseq2_extract import gui
 from moseq2_extract.batch.jobs import DONE, SKIPPED
 from moseq2_extract.config import read_config_file
 from moseq2_extract.errors import ConfigError
-from moseq2_extract.extract.flip_classifier import ForestClassifier, save_flip_classifier
+from moseq2_extract.heading import download as flip_download
+from moseq2_extract.heading.classifier import ForestClassifier, save_flip_classifier
 from moseq2_extract.helpers import data as hdata
 from moseq2_extract.helpers import extract as hextract
 from moseq2_extract.helpers import wrappers as hwrap

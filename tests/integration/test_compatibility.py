@@ -16,7 +16,7 @@ import tifffile
 import yaml
 
 from moseq2_extract.config import make_config
-from moseq2_extract.pipeline import extract_session
+from moseq2_extract.pipeline.session import extract_session
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "reference_layout.json")
                        .read_text())["extract"]

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from moseq2_extract.config import make_config
-from moseq2_extract.demo import compare_to_truth
 from moseq2_extract.extract.features import largest_blob
-from moseq2_extract.pipeline import extract_session
+from moseq2_extract.pipeline.session import extract_session
 from moseq2_extract.synthetic import GroundTruth
+from moseq2_extract.synthetic.demo import compare_to_truth
 
 N = 360
 
@@ -141,7 +141,7 @@ def test_video_and_archive_inputs_in_parallel(session_factory, tmp_path, fmt):
     """FFV1 video is decoded by each worker process for its own blocks; a .tar.gz stream is
     read by threads strictly in order (never reopened to seek back)."""
     from moseq2_extract.io.session import load_session
-    from moseq2_extract.pipeline import _worker_pool
+    from moseq2_extract.pipeline.session import _worker_pool
 
     depth = session_factory(fmt, n_frames=300, seed=6)
     seq = extract_session(depth, make_config({"workers": 1}), output_dir=tmp_path / "seq")
@@ -153,9 +153,9 @@ def test_video_and_archive_inputs_in_parallel(session_factory, tmp_path, fmt):
         kind = type(pool).__name__
     assert kind == ("PriorityThreadPool" if fmt == "tar.gz" else "ProcessWorkerPool")
     if fmt == "tar.gz":
-        from moseq2_extract.blocks import BlockExtractor
         from moseq2_extract.extract.chunk import ChunkParams
-        from moseq2_extract.workpool import PriorityThreadPool
+        from moseq2_extract.pipeline.blocks import BlockExtractor
+        from moseq2_extract.pipeline.workpool import PriorityThreadPool
 
         with load_session(depth).open_reader() as reader:
             roi = np.ones(reader.frame_shape, bool)
@@ -175,10 +175,10 @@ def test_threads_waiting_to_read_give_up_when_a_block_is_cancelled(session_facto
     blocks after it waiting for their turn forever."""
     import threading
 
-    from moseq2_extract.blocks import BlockExtractor
     from moseq2_extract.extract.chunk import ChunkParams
     from moseq2_extract.io.session import load_session
-    from moseq2_extract.workpool import PriorityThreadPool
+    from moseq2_extract.pipeline.blocks import BlockExtractor
+    from moseq2_extract.pipeline.workpool import PriorityThreadPool
 
     depth = session_factory("tar.gz", n_frames=120, seed=3)
     with load_session(depth).open_reader() as reader:

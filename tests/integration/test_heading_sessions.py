@@ -11,8 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from moseq2_extract.config import make_config
-from moseq2_extract.demo import compare_to_truth
-from moseq2_extract.pipeline import extract_session
+from moseq2_extract.pipeline.session import extract_session
 from moseq2_extract.synthetic import (
     PAUSE,
     REAR,
@@ -22,6 +21,7 @@ from moseq2_extract.synthetic import (
     SessionSpec,
     write_session,
 )
+from moseq2_extract.synthetic.demo import compare_to_truth
 
 SESSIONS = {
     "walk_pause_turn_rear": SessionSpec(n_frames=360, seed=11),
@@ -88,7 +88,7 @@ def test_decisions_and_confidence_are_stored(extracted):
 
 
 def test_self_trained_classifier(extracted, tmp_path):
-    from moseq2_extract.cli_flip import register
+    from moseq2_extract.cli.flip import register
 
     @click.group()
     def group():

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from moseq2_extract.workpool import (
+from moseq2_extract.pipeline.workpool import (
     PriorityThreadPool,
     ProcessWorkerPool,
     WorkerProcessError,

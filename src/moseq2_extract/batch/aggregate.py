@@ -13,7 +13,6 @@ the missing copies and leaves finished ones alone.
 from __future__ import annotations
 
 import contextlib
-import glob
 import logging
 import os
 import re
@@ -26,8 +25,9 @@ import h5py
 import numpy as np
 
 from ..errors import InputFileError
-from ..output.h5layout import read_group
-from ..output.status import read_status, read_status_or_skip, write_yaml_atomic
+from ..output.status import read_status, write_yaml_atomic
+from .discovery import h5_metadata, recursive_find_h5s
+from .index import write_index_for_dir
 
 logger = logging.getLogger(__name__)
 
@@ -61,53 +61,6 @@ __all__ = [
 # ------------------------------------------------------------------------------------------
 # finding results
 # ------------------------------------------------------------------------------------------
-def _has_frames(h5_path: str) -> bool:
-    try:
-        with h5py.File(h5_path, "r") as h5:
-            return "frames" in h5
-    except OSError:
-        logger.warning("%s: not a readable h5 file; ignored", h5_path)
-        return False
-
-
-def recursive_find_h5s(
-    root_dir: str | os.PathLike | None = None, ext: str = ".h5", yaml_string: str = "{}.yaml"
-) -> tuple[list[str], list[dict[str, Any]], list[str]]:
-    """Results files under ``root_dir`` with their status yaml (spec 3.8).
-
-    Parameters
-    ----------
-    root_dir : path-like, optional
-        Folder searched recursively (default: the working directory).
-    ext : str
-        Results-file extension.
-    yaml_string : str
-        Name of the status file, ``{}`` standing for the h5 stem.
-
-    Returns
-    -------
-    (h5s, dicts, yamls)
-        Sorted h5 paths that have a sibling status yaml and a top-level ``frames`` dataset,
-        the parsed yaml of each, and the yaml paths.  Unreadable yamls are skipped with a
-        logged warning.
-    """
-    root = str(root_dir) if root_dir is not None else os.getcwd()
-    pattern = os.path.join(glob.escape(root), "**", f"*{ext}")
-    h5s, dicts, yamls = [], [], []
-    for h5 in sorted(glob.glob(pattern, recursive=True)):
-        stem = os.path.splitext(os.path.basename(h5))[0]
-        yml = os.path.join(os.path.dirname(h5), yaml_string.format(stem))
-        if not os.path.isfile(yml) or not _has_frames(h5):
-            continue
-        data = read_status_or_skip(yml)
-        if data is None:
-            continue
-        h5s.append(h5)
-        dicts.append(data)
-        yamls.append(yml)
-    return h5s, dicts, yamls
-
-
 def mouse_threshold_filter(h5file: str | os.PathLike, thresh: float = 0.0) -> bool:
     """Whether the mean height of the first (up to) 1000 frames exceeds ``thresh`` (mm).
 
@@ -173,16 +126,6 @@ def build_path(keys: Mapping[str, Any], format_string: str, snake_case: bool = T
             value = camel_to_snake(value)
         values[key] = value
     return clean_file_str(format_string.format(**values))
-
-
-def h5_metadata(h5_path: str | os.PathLike) -> dict[str, Any]:
-    """Acquisition metadata of a results file (``/metadata/acquisition``, else
-    ``/metadata/extraction``, else ``{}``)."""
-    with h5py.File(h5_path, "r") as h5:
-        for path in ("metadata/acquisition", "metadata/extraction"):
-            if path in h5 and isinstance(h5[path], h5py.Group):
-                return read_group(h5[path])
-    return {}
 
 
 def _naming_metadata(meta: Mapping[str, Any], snake_case: bool) -> dict[str, str]:
@@ -438,8 +381,6 @@ def aggregate_results(
     Path
         The index file, listing the aggregated copies.
     """
-    from .index import write_index_for_dir
-
     input_dir = Path(input_dir)
     out_dir = Path(output_dir) if output_dir is not None else input_dir / "aggregate_results"
     h5s, dicts, _ = recursive_find_h5s(input_dir)

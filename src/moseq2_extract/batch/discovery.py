@@ -2,7 +2,7 @@
 
 A session is a depth file -- ``*.dat``, ``*.avi``, ``*.mkv`` (by extension) or a
 ``session_<digits>.tar.gz`` / ``.tgz`` archive (by pattern) -- and its results live in
-:func:`moseq2_extract.pipeline.resolve_output_dir` of it.  A session counts as *complete*
+:func:`moseq2_extract.pipeline.session.resolve_output_dir` of it.  A session counts as *complete*
 only when its status file ``results_XX.yaml`` says ``complete: true`` **and** the
 ``results_XX.h5`` beside it exists: the extraction writes the h5 and mp4 under temporary
 names, renames them, and writes the completed status last, so a run killed at any moment
@@ -24,9 +24,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import h5py
 
 from ..errors import ConfigError
-from ..output.status import is_complete
+from ..output.h5layout import read_group
+from ..output.status import is_complete, read_status_or_skip
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +186,7 @@ def describe_session(depth_file: str | os.PathLike, *, output_dir: str | os.Path
     Paths are made absolute, so jobs do not depend on the working directory of the
     process that runs them.
     """
-    from ..pipeline import resolve_output_dir
+    from ..pipeline.session import resolve_output_dir
 
     depth_file = Path(os.path.abspath(depth_file))
     out = Path(os.path.abspath(resolve_output_dir(depth_file, output_dir)))
@@ -341,3 +345,66 @@ def load_found_session_paths(input_dir: str | os.PathLike, exts: str | Iterable[
                     archive_pattern=None):
                 found.add(path)
     return sorted(found)
+
+
+# ------------------------------------------------------------------------------------------
+# finished results
+# ------------------------------------------------------------------------------------------
+def _has_frames(h5_path: str) -> bool:
+
+    try:
+        with h5py.File(h5_path, "r") as h5:
+            return "frames" in h5
+    except OSError:
+        logger.warning("%s: not a readable h5 file; ignored", h5_path)
+        return False
+
+
+def recursive_find_h5s(
+    root_dir: str | os.PathLike | None = None, ext: str = ".h5", yaml_string: str = "{}.yaml"
+) -> tuple[list[str], list[dict[str, Any]], list[str]]:
+    """Results files under ``root_dir`` with their status yaml (spec 3.8).
+
+    Parameters
+    ----------
+    root_dir : path-like, optional
+        Folder searched recursively (default: the working directory).
+    ext : str
+        Results-file extension.
+    yaml_string : str
+        Name of the status file, ``{}`` standing for the h5 stem.
+
+    Returns
+    -------
+    (h5s, dicts, yamls)
+        Sorted h5 paths that have a sibling status yaml and a top-level ``frames`` dataset,
+        the parsed yaml of each, and the yaml paths.  Unreadable yamls are skipped with a
+        logged warning.
+    """
+    root = str(root_dir) if root_dir is not None else os.getcwd()
+    pattern = os.path.join(glob.escape(root), "**", f"*{ext}")
+    h5s, dicts, yamls = [], [], []
+    for h5 in sorted(glob.glob(pattern, recursive=True)):
+        stem = os.path.splitext(os.path.basename(h5))[0]
+        yml = os.path.join(os.path.dirname(h5), yaml_string.format(stem))
+        if not os.path.isfile(yml) or not _has_frames(h5):
+            continue
+        data = read_status_or_skip(yml)
+        if data is None:
+            continue
+        h5s.append(h5)
+        dicts.append(data)
+        yamls.append(yml)
+    return h5s, dicts, yamls
+
+
+def h5_metadata(h5_path: str | os.PathLike) -> dict[str, Any]:
+    """Acquisition metadata of a results file (``/metadata/acquisition``, else
+    ``/metadata/extraction``, else ``{}``)."""
+
+
+    with h5py.File(h5_path, "r") as h5:
+        for path in ("metadata/acquisition", "metadata/extraction"):
+            if path in h5 and isinstance(h5[path], h5py.Group):
+                return read_group(h5[path])
+    return {}

@@ -23,7 +23,7 @@ import h5py
 from ..errors import InputFileError
 from ..output.h5layout import read_group
 from ..output.status import read_status_or_skip, write_yaml_atomic
-from .aggregate import h5_metadata, recursive_find_h5s
+from .discovery import h5_metadata, recursive_find_h5s
 
 logger = logging.getLogger(__name__)
 

@@ -164,11 +164,11 @@ def process_extract_batches(input_file: str | os.PathLike, config_data: Mapping[
     """
     from ..camera import detect_camera
     from ..extract.chunk import ChunkParams, measure_frames, prepare_heights
-    from ..extract.flip_classifier import load_flip_model
     from ..extract.frames import temporal_median
-    from ..extract.sequence import SequenceAssembler
+    from ..heading.classifier import load_flip_model
     from ..io.video import open_depth_video
     from ..output.movie import PreviewWriter
+    from ..pipeline.sequence import SequenceAssembler
     from ..roi.roi import roi_bbox, true_depth_of
 
     config = config_from_dict(config_data)

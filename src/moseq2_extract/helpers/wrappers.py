@@ -16,9 +16,9 @@ from ..batch.index import (
     generate_index,
     index_from_aggregate,
 )
-from ..batch.jobs import convert_to_avi, copy_frames
 from ..errors import FlipClassifierError
-from ..flip_download import FLIP_CLASSIFIERS, download_flip_file
+from ..heading.download import FLIP_CLASSIFIERS, download_flip_file
+from ..io.convert import convert_to_avi, copy_frames
 from .data import config_from_dict
 
 logger = logging.getLogger(__name__)
@@ -82,8 +82,8 @@ def get_roi_wrapper(input_file: str | os.PathLike, config_data: MutableMapping[s
     """
     from ..camera import detect_camera
     from ..io.session import load_session
-    from ..pipeline import resolve_output_dir
-    from ..session_roi import find_session_roi
+    from ..pipeline.session import resolve_output_dir
+    from ..roi.session import find_session_roi
 
     config = config_from_dict(config_data)
     session = load_session(input_file, mapping=config.mapping)
@@ -110,7 +110,7 @@ def validate_flip_classifier(config_data: Mapping[str, Any]) -> None:
     """Raise ``ValueError`` when the configured flip classifier was trained for another
     crop size; return silently when no classifier is set, or it is missing / unloadable
     (the extraction reports those)."""
-    from ..extract.flip_classifier import load_flip_classifier
+    from ..heading.classifier import load_flip_classifier
 
     path = config_data.get("flip_classifier")
     if not path or not Path(path).is_file():
@@ -156,8 +156,8 @@ def extract_wrapper(input_file: str | os.PathLike, output_dir: str | os.PathLike
     ExtractionError
         On bad input.
     """
-    from ..extract.flip_classifier import load_flip_model
-    from ..pipeline import extract_session
+    from ..heading.classifier import load_flip_model
+    from ..pipeline.session import extract_session
 
     changes: dict[str, Any] = {"skip_completed": bool(skip)}
     if num_frames is not None:

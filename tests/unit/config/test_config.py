@@ -39,7 +39,7 @@ def test_invalid_values_name_the_key(key, value, match):
 
 
 def test_generated_config_loads_back(tmp_path):
-    from moseq2_extract.cli_options import write_config_file
+    from moseq2_extract.cli.options import write_config_file
 
     path = tmp_path / "config.yaml"
     write_config_file(path, generate_config_dict("azure"))

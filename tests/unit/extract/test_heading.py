@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from moseq2_extract.camera import KINECT
-from moseq2_extract.extract import heading as hd
 from moseq2_extract.extract.chunk import FrameMeasures
-from moseq2_extract.extract.heading import (
+from moseq2_extract.heading import model as hd
+from moseq2_extract.heading.model import (
     HeadingSmoother,
     HeightReference,
     motion_evidence,
@@ -16,7 +16,7 @@ from moseq2_extract.extract.heading import (
     shape_evidence,
     shape_features,
 )
-from moseq2_extract.extract.sequence import (
+from moseq2_extract.pipeline.sequence import (
     P_SWITCH_TRACKED,
     SequenceAssembler,
     axis_jump_switch,

@@ -6,17 +6,17 @@ import pytest
 from click.testing import CliRunner
 from test_heading import mouse_crop  # same folder (pytest prepend import mode)
 
-from moseq2_extract import flip_download
 from moseq2_extract.config import make_config, read_config_file
 from moseq2_extract.errors import ConfigError, FlipClassifierError, InputFileError
-from moseq2_extract.extract.flip_classifier import (
+from moseq2_extract.heading import download as flip_download
+from moseq2_extract.heading.classifier import (
     FlipModel,
     ForestClassifier,
     load_flip_classifier,
     load_flip_model,
     save_flip_classifier,
 )
-from moseq2_extract.flip_training import (
+from moseq2_extract.heading.training import (
     ForestParams,
     candidate_pixels,
     read_hand_labels,
@@ -195,7 +195,7 @@ def test_download_without_network_fails_in_one_line(tmp_path, monkeypatch):
 def test_download_command_explains_the_alternatives(tmp_path, monkeypatch):
     import click
 
-    from moseq2_extract.cli_flip import register
+    from moseq2_extract.cli.flip import register
 
     @click.group()
     def group():

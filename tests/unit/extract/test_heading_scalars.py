@@ -3,7 +3,7 @@ import pytest
 
 from moseq2_extract.camera import KINECT
 from moseq2_extract.extract.scalars import compute_scalars
-from moseq2_extract.extract.sequence import unwrap_axis, unwrap_heading
+from moseq2_extract.pipeline.sequence import unwrap_axis, unwrap_heading
 
 
 def test_unwrap_axis_keeps_continuity_over_nan():

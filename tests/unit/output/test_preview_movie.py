@@ -219,7 +219,7 @@ def test_movie_is_encoded_in_independent_segments(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
     from moseq2_extract.output.movie import SEGMENT_FRAMES, EncodedSegment
-    from moseq2_extract.workpool import ProcessWorkerPool
+    from moseq2_extract.pipeline.workpool import ProcessWorkerPool
 
     n = 2 * SEGMENT_FRAMES + 40
     crops, box = _moving_blob_frames(n, seed=1)

@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from . import config as cfg
-from .config import PARAMS, Param, make_config, read_config_file
-from .errors import ConfigError
+from .. import config as cfg
+from ..config import PARAMS, Param, make_config, read_config_file
+from ..errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -16,16 +16,16 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .extract.chunk import (
+from ..extract.chunk import (
     BlockKernel,
     ChunkParams,
     FrameBlock,
     measure_frames,
     prepare_heights,
 )
-from .extract.frames import temporal_median
-from .extract.results import BoxWindows
-from .io.reader_base import DepthReader
+from ..extract.frames import temporal_median
+from ..extract.results import BoxWindows
+from ..io.reader_base import DepthReader
 
 _BUFFERS = threading.local()  # per thread: the read buffer, reused by every extractor
 
@@ -173,7 +173,7 @@ def prepare_worker_process(key: str | None = None,
     :func:`extract_block` (so that tasks carry two frame numbers, not the background)."""
     import cv2
 
-    from .output import movie  # noqa: F401 - imported for its import cost only
+    from ..output import movie  # noqa: F401 - imported for its import cost only
 
     cv2.setNumThreads(1)
     if extractor is not None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .config import make_config
-from .pipeline import ExtractionOutcome, extract_session
-from .synthetic import GroundTruth, SessionSpec, write_session
+from ..config import make_config
+from ..pipeline.session import ExtractionOutcome, extract_session
+from . import GroundTruth, SessionSpec, write_session
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .camera import CameraModel
-from .errors import RoiError
-from .io.image import read_image, write_image
-from .roi.background import compute_background, plane_background
-from .roi.plane import auto_depth_range
-from .roi.roi import find_rois, make_strel, roi_bbox, sort_rois_by_position, true_depth_of
+from ..camera import CameraModel
+from ..errors import RoiError
+from ..io.image import read_image, write_image
+from .background import compute_background, plane_background
+from .plane import auto_depth_range
+from .roi import find_rois, make_strel, roi_bbox, sort_rois_by_position, true_depth_of
 
 logger = logging.getLogger(__name__)
 

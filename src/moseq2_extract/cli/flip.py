@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .errors import ExtractionError
+from ..errors import ExtractionError
 
 _CWD = os.getcwd()  # the original's --output-dir default: the directory at start-up
 
@@ -31,7 +31,7 @@ def _fail(message: str, *extra: str) -> None:
 @click.option("--output-dir", type=click.Path(file_okay=False), default=_CWD,
               show_default=True, help="Download folder")
 def download_flip_file(config_file: str, output_dir: str) -> None:
-    from .flip_download import FlipDownloadError, download_flip_file, flip_menu
+    from ..heading.download import FlipDownloadError, download_flip_file, flip_menu
 
     def choose(menu: str) -> str:
         click.echo(menu)
@@ -72,8 +72,8 @@ def train_flip_classifier(inputs: tuple[str, ...], output_file: str, labels_file
                           min_confidence: float, max_frames: int, holdout: float,
                           n_trees: int, max_depth: int, seed: int,
                           config_file: str | None) -> None:
-    from .flip_download import set_config_flip_classifier
-    from .flip_training import ForestParams, train_flip_classifier
+    from ..heading.download import set_config_flip_classifier
+    from ..heading.training import ForestParams, train_flip_classifier
 
     params = ForestParams(n_trees=n_trees, max_depth=max_depth)
     try:

@@ -34,7 +34,7 @@ from concurrent.futures import Executor, Future
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from .errors import WorkerProcessError
+from ..errors import WorkerProcessError
 from .worker_main import serve
 
 logger = logging.getLogger(__name__)
@@ -305,7 +305,7 @@ class ProcessWorkerPool(_PriorityExecutor):
                ) -> subprocess.Popen:
         paths = [p for p in sys.path if p]
         boot = (f"import sys; sys.path[:0] = {paths!r}; "
-                f"from moseq2_extract.worker_main import serve; "
+                f"from moseq2_extract.pipeline.worker_main import serve; "
                 f"serve({to_child_r}, {from_child_w})")
         # one thread of BLAS each: the parallelism is the workers themselves
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from . import config as cfg
-from .cli_options import merged_config, schema_options, write_config_file
-from .errors import ExtractionError
+from .. import __version__
+from .. import config as cfg
+from ..errors import ExtractionError
+from .options import merged_config, schema_options, write_config_file
 
 EXTRACT_GROUPS = (cfg.ROI, cfg.VIDEO, cfg.EXTRACT, cfg.ENGINE)
 
@@ -81,10 +81,10 @@ def generate_config(output_file: str, camera_type: str) -> None:
               help="Video stream to read: a stream title or an index")
 @click.pass_context
 def find_roi(ctx: click.Context, input_file: str, **values) -> None:
-    from .camera import detect_camera
-    from .io.session import load_session
-    from .pipeline import resolve_output_dir
-    from .session_roi import find_session_roi
+    from ..camera import detect_camera
+    from ..io.session import load_session
+    from ..pipeline.session import resolve_output_dir
+    from ..roi.session import find_session_roi
 
     config = merged_config(ctx, values)
     try:
@@ -120,7 +120,7 @@ def extract(ctx: click.Context, input_file: str, **values) -> None:
     click.echo(f"Extracted {outcome.n_frames} frames in {outcome.seconds:.1f} s "
                f"({outcome.fps:.0f} frames/s) -> {outcome.h5_path}")
     if config.compress and input_file.lower().endswith(".dat"):
-        from .batch.jobs import convert_to_avi
+        from ..io.convert import convert_to_avi
 
         try:
             avi = convert_to_avi(input_file, chunk_size=int(config.compress_chunk_size),
@@ -132,8 +132,8 @@ def extract(ctx: click.Context, input_file: str, **values) -> None:
 
 def run_extract(input_file: str, config: cfg.Config, output_dir: str | None):
     """Run one extraction with a progress bar; bad input exits with a one-line error."""
-    from .extract.flip_classifier import load_flip_model
-    from .pipeline import extract_session
+    from ..heading.classifier import load_flip_model
+    from ..pipeline.session import extract_session
 
     bar = _TqdmProgress(Path(input_file).name, enabled=True)
     try:
@@ -155,7 +155,7 @@ def run_extract(input_file: str, config: cfg.Config, output_dir: str | None):
               default="dat", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo(directory: str, frames: int, fmt: str, seed: int) -> None:
-    from .demo import run_demo
+    from ..synthetic.demo import run_demo
 
     try:
         report = run_demo(Path(directory), n_frames=frames, fmt=fmt, seed=seed,
@@ -167,8 +167,8 @@ def demo(directory: str, frames: int, fmt: str, seed: int) -> None:
 
 def _register_commands() -> None:
     """Flip-classifier and batch-layer commands live in their own modules."""
-    from .cli_batch import register as register_batch
-    from .cli_flip import register as register_flip
+    from .batch import register as register_batch
+    from .flip import register as register_flip
 
     register_flip(cli)
     register_batch(cli)

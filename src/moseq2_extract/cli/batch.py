@@ -16,9 +16,9 @@ from pathlib import Path
 
 import click
 
-from . import config as cfg
-from .cli_options import merged_config, schema_options
-from .errors import ExtractionError
+from .. import config as cfg
+from ..errors import ExtractionError
+from .options import merged_config, schema_options
 
 BATCH_GROUPS = (cfg.ROI, cfg.VIDEO, cfg.EXTRACT, cfg.ENGINE, cfg.BATCH)
 # batch-extract binds -c to --ncpus (spec 1.0), so --crop-size has no short flag there
@@ -56,9 +56,9 @@ def _quiet_dask() -> None:
 @schema_options(BATCH_GROUPS, shorts=BATCH_SHORTS)
 @click.pass_context
 def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
-    from .batch.discovery import find_sessions
-    from .batch.jobs import FAILED, plan_jobs, summary_table, write_sbatch_script
-    from .batch.runners import make_runner
+    from ..batch.discovery import find_sessions
+    from ..batch.jobs import FAILED, plan_jobs, summary_table, write_sbatch_script
+    from ..batch.runners import make_runner
 
     config = merged_config(ctx, values)
     try:
@@ -141,7 +141,7 @@ def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
               help="Keep sessions whose mean crop height (first 1000 frames) exceeds this (mm)")
 def aggregate_results(input_dir: str | None, format_: str, output_dir: str | None,
                       mouse_threshold: float) -> None:
-    from .batch.aggregate import aggregate_results as run
+    from ..batch.aggregate import aggregate_results as run
 
     input_dir = input_dir or os.getcwd()
     output_dir = output_dir or os.path.join(os.getcwd(), "aggregate_results")
@@ -160,7 +160,7 @@ def aggregate_results(input_dir: str | None, format_: str, output_dir: str | Non
 @click.option("-o", "--output-file", type=click.Path(dir_okay=False), default=None,
               help="Index file (default: ./moseq2-index.yaml)")
 def generate_index(input_dir: str | None, output_file: str | None) -> None:
-    from .batch.index import generate_index as run
+    from ..batch.index import generate_index as run
 
     input_dir = input_dir or os.getcwd()
     output_file = output_file or os.path.join(os.getcwd(), "moseq2-index.yaml")
@@ -176,7 +176,7 @@ def generate_index(input_dir: str | None, output_file: str | None) -> None:
 @click.option("-i", "--input-dir", type=click.Path(file_okay=False), default=None,
               help="Aggregate folder (default: ./aggregate_results)")
 def agg_to_index(input_dir: str | None) -> None:
-    from .batch.index import index_from_aggregate
+    from ..batch.index import index_from_aggregate
 
     input_dir = input_dir or os.path.join(os.getcwd(), "aggregate_results")
     try:
@@ -193,7 +193,7 @@ def agg_to_index(input_dir: str | None) -> None:
 @click.option("--h5-metadata-path", default="/metadata/acquisition", show_default=True,
               help="Group of the results file to copy")
 def copy_h5_metadata_to_yaml(input_dir: str | None, h5_metadata_path: str) -> None:
-    from .batch.index import copy_h5_metadata_to_yaml as run
+    from ..batch.index import copy_h5_metadata_to_yaml as run
 
     updated = run(input_dir or os.getcwd(), h5_metadata_path)
     click.echo(f"Updated {len(updated)} status file(s).")
@@ -228,7 +228,7 @@ def _mapping(value: str) -> str | int:
 @_video_options
 def convert_raw_to_avi(input_file: str, output_file: str | None, chunk_size: int, fps: float,
                        delete: bool, threads: int, mapping: str) -> None:
-    from .batch.jobs import convert_to_avi
+    from ..io.convert import convert_to_avi
 
     try:
         out = convert_to_avi(input_file, output_file, chunk_size=chunk_size, fps=fps,
@@ -249,7 +249,7 @@ def convert_raw_to_avi(input_file: str, output_file: str | None, chunk_size: int
 @_video_options
 def copy_slice(input_file: str, output_file: str | None, copy_slice: tuple[int, int],
                chunk_size: int, fps: float, delete: bool, threads: int, mapping: str) -> None:
-    from .batch.jobs import _default_output, copy_frames
+    from ..io.convert import _default_output, copy_frames
 
     out = Path(output_file) if output_file else _default_output(Path(input_file))
     if out.exists():

@@ -30,22 +30,22 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from . import __version__
+from .. import __version__
+from ..camera import detect_camera
+from ..config import Config, make_config, parameter_snapshot
+from ..errors import ConfigError
+from ..extract.chunk import ChunkParams
+from ..extract.results import ChunkResult
+from ..io.session import load_session
+from ..output.status import is_complete, write_status
+from ..roi.session import SessionRoi, find_session_roi
 from .blocks import BlockExtractor, extract_block, prepare_worker_process
-from .camera import detect_camera
-from .config import Config, make_config, parameter_snapshot
-from .errors import ConfigError
-from .extract.chunk import ChunkParams
-from .extract.results import ChunkResult
-from .extract.sequence import SequenceAssembler
-from .io.session import load_session
-from .output.status import is_complete, write_status
-from .session_roi import SessionRoi, find_session_roi
+from .sequence import SequenceAssembler
 from .workpool import PriorityThreadPool, ProcessWorkerPool, start_worker_processes
 
 if TYPE_CHECKING:  # imported at run time on a thread (see _preload_outputs)
-    from .output.h5writer import ResultsWriter
-    from .output.movie import PreviewWriter
+    from ..output.h5writer import ResultsWriter
+    from ..output.movie import PreviewWriter
 
 logger = logging.getLogger(__name__)
 
@@ -225,8 +225,8 @@ def extract_session(
         y0, y1, x0, x1 = arena.bbox
 
         def open_outputs() -> _Outputs:
-            from .output.h5writer import ResultsWriter
-            from .output.movie import PreviewWriter
+            from ..output.h5writer import ResultsWriter
+            from ..output.movie import PreviewWriter
 
             writer = ResultsWriter(
                 h5_path, n_frames=last - first, crop_size=tuple(config.crop_size),
@@ -331,7 +331,7 @@ def _worker_pool(workers: int, reader, key: str = "", extractor: BlockExtractor 
     """Worker processes for ``workers > 1`` where they can start, else threads.
 
     Each worker process first installs ``extractor`` under ``key`` (see
-    :func:`~moseq2_extract.blocks.extract_block`).  A sequential reader (``.tar.gz``)
+    :func:`~moseq2_extract.pipeline.blocks.extract_block`).  A sequential reader (``.tar.gz``)
     cannot be shared by processes, each of which reads its own blocks; it is read by
     threads in block order.
     """

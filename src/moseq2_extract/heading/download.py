@@ -14,9 +14,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import dump_yaml, read_config_file
-from .errors import ConfigError, ExtractionError, FlipClassifierError
-from .extract.flip_classifier import load_flip_classifier
+from ..config import dump_yaml, read_config_file
+from ..errors import ConfigError, ExtractionError, FlipClassifierError
+from .classifier import load_flip_classifier
 
 logger = logging.getLogger(__name__)
 

@@ -20,9 +20,11 @@ import cv2
 import numpy as np
 
 from ..camera import CameraModel
-from .chunk import FrameMeasures
-from .hampel import hampel
-from .heading import (
+from ..extract.chunk import FrameMeasures
+from ..extract.hampel import hampel
+from ..extract.results import BoxWindows, ChunkResult
+from ..extract.scalars import MotionCarry, compute_scalars
+from ..heading.model import (
     HeadingSmoother,
     HeightReference,
     ShapeFeatures,
@@ -30,8 +32,6 @@ from .heading import (
     shape_evidence,
     shape_features,
 )
-from .results import BoxWindows, ChunkResult
-from .scalars import MotionCarry, compute_scalars
 
 # Probability that the head/tail assignment swaps between consecutive frames.
 P_SWITCH_TRACKED = 1e-4

@@ -36,11 +36,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .errors import FlipClassifierError, InputFileError
-from .extract.flip_classifier import ForestClassifier, save_flip_classifier
-from .extract.frames import filter_frames
-from .output.h5layout import read_group
-from .roi.roi import make_strel
+from ..errors import FlipClassifierError, InputFileError
+from ..extract.frames import filter_frames
+from ..output.h5layout import read_group
+from ..roi.roi import make_strel
+from .classifier import ForestClassifier, save_flip_classifier
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,5 @@
+"""The ``moseq2-extract`` command line (``moseq2_extract.cli:cli``)."""
+
+from .main import cli
+
+__all__ = ["cli"]

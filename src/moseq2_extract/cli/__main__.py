@@ -1,0 +1,5 @@
+"""``python -m moseq2_extract.cli``."""
+
+from .main import cli
+
+cli()

@@ -1,0 +1,2 @@
+"""The head direction: the training-free heading model and flip classifiers (load, train,
+download)."""
