@@ -36,6 +36,7 @@ import numpy as np
 
 from moseq2_extract.config import make_config
 from moseq2_extract.heading.training import train_flip_classifier
+from moseq2_extract.pipeline import sequence
 from moseq2_extract.pipeline import session as pipeline
 from moseq2_extract.pipeline.sequence import SequenceAssembler
 from moseq2_extract.synthetic import REAR, GroundTruth, SessionSpec, write_session
@@ -122,8 +123,8 @@ class TimedAssembler(SequenceAssembler):
 def timed_extract(depth: Path, out_dir: Path, *, heading: bool) -> tuple[float, float, float]:
     """(frames/s end to end, CPU seconds of the process, seconds in the assembler)."""
     factory = functools.partial(TimedAssembler, use_heading=heading)
-    original = pipeline.SequenceAssembler
-    pipeline.SequenceAssembler = factory
+    original = sequence.SequenceAssembler
+    sequence.SequenceAssembler = factory  # what assembler_for builds
     TimedAssembler.seconds = 0.0
     try:
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -131,7 +132,7 @@ def timed_extract(depth: Path, out_dir: Path, *, heading: bool) -> tuple[float, 
         outcome = pipeline.extract_session(depth, make_config(CONFIG), output_dir=out_dir)
         cpu = time.process_time() - cpu
     finally:
-        pipeline.SequenceAssembler = original
+        sequence.SequenceAssembler = original
     return outcome.fps, cpu, TimedAssembler.seconds
 
 

@@ -174,8 +174,8 @@ def test_extract_with_compress_writes_a_verified_avi(session_factory):
         np.testing.assert_array_equal(a.read(0, 40), d.read(0, 40))
 
 
-@pytest.mark.skipif(__import__("moseq2_extract.pipeline.workpool", fromlist=["x"])
-                    .default_start_method() != "fork",
+@pytest.mark.skipif(__import__("moseq2_extract.pipeline.workers", fromlist=["x"])
+                    .start_method() != "fork",
                     reason="the crash is planted in this process and inherited by forking")
 def test_a_dead_worker_process_is_one_clear_error(session_factory, monkeypatch):
     import os

@@ -139,63 +139,11 @@ def test_parallel_workers_equal_sequential(extracted, tmp_path):
 @pytest.mark.parametrize("fmt", ["avi", "tar.gz"])
 def test_video_and_archive_inputs_in_parallel(session_factory, tmp_path, fmt):
     """FFV1 video is decoded by each worker process for its own blocks; a .tar.gz stream is
-    read by threads strictly in order (never reopened to seek back)."""
-    from moseq2_extract.io.session import load_session
-    from moseq2_extract.pipeline.session import _worker_pool
-
+    read by one thread strictly in order (see tests/unit/pipeline/test_workers.py)."""
     depth = session_factory(fmt, n_frames=300, seed=6)
     seq = extract_session(depth, make_config({"workers": 1}), output_dir=tmp_path / "seq")
     par = extract_session(depth, make_config({"workers": 2}), output_dir=tmp_path / "par")
     a, b = read_all(seq.h5_path), read_all(par.h5_path)
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-    with load_session(depth).open_reader() as reader, _worker_pool(2, reader) as pool:
-        kind = type(pool).__name__
-    assert kind == ("PriorityThreadPool" if fmt == "tar.gz" else "ProcessWorkerPool")
-    if fmt == "tar.gz":
-        from moseq2_extract.extract.chunk import ChunkParams
-        from moseq2_extract.pipeline.blocks import BlockExtractor
-        from moseq2_extract.pipeline.workpool import PriorityThreadPool
-
-        with load_session(depth).open_reader() as reader:
-            roi = np.ones(reader.frame_shape, bool)
-            extractor = BlockExtractor(reader, bbox=(0, 424, 0, 512),
-                                       background=np.full(roi.shape, 670, np.float32),
-                                       roi=roi, params=ChunkParams(), first=0, last=300,
-                                       shared_reader=True)
-            with PriorityThreadPool(3) as pool:
-                blocks = [pool.submit(extractor.extract, a, min(300, a + 40))
-                          for a in range(0, 300, 40)]
-                assert sum(len(f.result(timeout=60)) for f in blocks) == 300
-            assert reader.open_count == 1
-
-
-def test_threads_waiting_to_read_give_up_when_a_block_is_cancelled(session_factory):
-    """With a shared (in-order) reader, cancelling a queued block must not leave the
-    blocks after it waiting for their turn forever."""
-    import threading
-
-    from moseq2_extract.extract.chunk import ChunkParams
-    from moseq2_extract.io.session import load_session
-    from moseq2_extract.pipeline.blocks import BlockExtractor
-    from moseq2_extract.pipeline.workpool import PriorityThreadPool
-
-    depth = session_factory("tar.gz", n_frames=120, seed=3)
-    with load_session(depth).open_reader() as reader:
-        roi = np.ones(reader.frame_shape, bool)
-        extractor = BlockExtractor(reader, bbox=(0, 424, 0, 512),
-                                   background=np.full(roi.shape, 670, np.float32), roi=roi,
-                                   params=ChunkParams(), first=0, last=120,
-                                   shared_reader=True)
-        gate = threading.Event()
-        with PriorityThreadPool(2) as pool:
-            blockers = [pool.submit(gate.wait) for _ in range(2)]  # both threads busy
-            first = pool.submit(extractor.extract, 0, 40)
-            second = pool.submit_urgent(extractor.extract, 40, 80)  # will wait for block 0
-            assert first.cancel()
-            gate.set()
-            extractor.cancel()
-            with pytest.raises(RuntimeError, match="cancelled"):
-                second.result(timeout=30)
-            for blocker in blockers:
-                blocker.result(timeout=30)
+    assert seq.movie_path.read_bytes() == par.movie_path.read_bytes()

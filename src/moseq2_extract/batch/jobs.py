@@ -29,7 +29,6 @@ from typing import Any
 
 from ..config import EXTRA_KEYS, PARAM_BY_KEY, Config, dump_yaml, make_config, read_config_file
 from ..errors import ExtractionError
-from ..io.convert import convert_to_avi
 from .discovery import COMPLETE, FoundSession, describe_session
 
 logger = logging.getLogger(__name__)
@@ -277,7 +276,6 @@ def run_job(job: ExtractJob, *, progress=None) -> JobResult:
     JobResult
         ``done`` / ``skipped`` with counts, or ``failed`` with the error and traceback.
     """
-    from ..heading.classifier import load_flip_model
     from ..pipeline.session import extract_session
 
     t0 = time.perf_counter()
@@ -295,20 +293,13 @@ def run_job(job: ExtractJob, *, progress=None) -> JobResult:
                     bg_roi_index=int(config.bg_roi_index)).status == COMPLETE:
                 result.status, result.error = SKIPPED, "already complete"
             else:
-                flip_model = load_flip_model(config)
                 outcome = extract_session(job.input_file, config,
-                                          output_dir=session.output_dir, progress=progress,
-                                          flip_model=flip_model)
+                                          output_dir=session.output_dir, progress=progress)
                 result.status = SKIPPED if outcome.skipped else DONE
                 if outcome.skipped:
                     result.error = "already complete"
                 result.n_frames = outcome.n_frames
                 result.warnings = list(outcome.warnings)
-                if (result.status == DONE and config.compress
-                        and Path(job.input_file).suffix.lower() == ".dat"):
-                    convert_to_avi(job.input_file, chunk_size=int(config.compress_chunk_size),
-                                   fps=float(config.fps), threads=int(config.compress_threads),
-                                   delete=False)
     except Exception as err:  # noqa: BLE001 - reported, never raised: one failure stops nothing
         result.status = FAILED
         message = str(err).splitlines()[0] if str(err) else ""

@@ -251,11 +251,15 @@ class LocalDaskRunner(_DaskRunner):
         self._client_obj = None
 
     def _client(self):
+        import dask
         from distributed import Client, LocalCluster
 
-        self._cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
-                                     processes=True, memory_limit=self.memory_limit,
-                                     dashboard_address=":0", silence_logs=logging.ERROR)
+        # worker processes that are not daemonic may start their own worker processes
+        # (an extraction with ``workers`` > 1); the nannies read this when they start one
+        with dask.config.set({"distributed.worker.daemon": False}):
+            self._cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
+                                         processes=True, memory_limit=self.memory_limit,
+                                         dashboard_address=":0", silence_logs=logging.ERROR)
         self._client_obj = Client(self._cluster)
         return self._client_obj
 
@@ -312,6 +316,8 @@ def make_slurm_cluster(config: Mapping[str, Any], **overrides: Any):
         if d:
             directives.append(d if d.startswith("-") else f"--{d}")
     prologue = [str(config["prefix"]).strip().rstrip(";")] if config.get("prefix") else []
+    # a daemonic worker could not start the extraction's own worker processes
+    prologue.append("export DASK_DISTRIBUTED__WORKER__DAEMON=False")
     kwargs: dict[str, Any] = {
         "queue": str(config.get("partition") or "short"),
         "cores": cores,

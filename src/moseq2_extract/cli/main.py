@@ -119,27 +119,18 @@ def extract(ctx: click.Context, input_file: str, **values) -> None:
         click.echo(f"Warning: {warning}", err=True)
     click.echo(f"Extracted {outcome.n_frames} frames in {outcome.seconds:.1f} s "
                f"({outcome.fps:.0f} frames/s) -> {outcome.h5_path}")
-    if config.compress and input_file.lower().endswith(".dat"):
-        from ..io.convert import convert_to_avi
-
-        try:
-            avi = convert_to_avi(input_file, chunk_size=int(config.compress_chunk_size),
-                                 fps=float(config.fps), threads=int(config.compress_threads))
-        except ExtractionError as err:
-            _fail(err)
-        click.echo(f"Compressed {input_file} -> {avi} (verified lossless; raw file kept)")
+    if outcome.compressed is not None:
+        click.echo(f"Compressed {input_file} -> {outcome.compressed} (verified lossless; "
+                   "raw file kept)")
 
 
 def run_extract(input_file: str, config: cfg.Config, output_dir: str | None):
     """Run one extraction with a progress bar; bad input exits with a one-line error."""
-    from ..heading.classifier import load_flip_model
     from ..pipeline.session import extract_session
 
     bar = _TqdmProgress(Path(input_file).name, enabled=True)
     try:
-        flip_model = load_flip_model(config)
-        outcome = extract_session(input_file, config, output_dir=output_dir, progress=bar,
-                                  flip_model=flip_model)
+        outcome = extract_session(input_file, config, output_dir=output_dir, progress=bar)
     except ExtractionError as err:
         bar.close()
         _fail(err)

@@ -1,16 +1,19 @@
-"""Composition of the per-frame work on one chunk (no IO, no state across chunks).
+"""The per-block extraction: one path from raw depth to per-frame measures and crops.
 
-Two ways through the same per-frame steps, with identical results:
+:meth:`BlockKernel.extract` is the only way blocks are extracted (by the pipeline, by
+``helpers.extract.process_extract_batches`` and by the stage-wise API).  It is made of the
+per-frame pieces of :mod:`.frames`, :mod:`.features` and :mod:`.crop`:
 
-* :class:`BlockKernel` runs every step of one frame back to back (subtract, filter a window
-  around the mouse, find the blob, cut the crops) into arrays allocated once per block, so
-  that several threads can each take a range of rows of the same block (OpenCV releases
-  the GIL) and the data of a frame stay in the cache.  The pipeline uses it whenever no
-  temporal filter links neighbouring frames.
-* ``prepare_heights`` then ``measure_frames`` work stage by stage on a stack; the temporal
-  median runs between the two.
+* without a temporal filter, every step of one frame runs back to back (subtract, filter a
+  window around the mouse, find the blob, cut the crops) into arrays allocated once per
+  block, so the data of a frame stay in the cache;
+* with one, the block is subtracted and filtered frame by frame into a stack
+  (``prepare_heights``), the temporal median runs along it, and then each frame is measured
+  (``measure_frames``).
 
-Everything that links frames in time lives in :mod:`.sequence`.
+Both give the same result for the same frames (the window filter is exact, see
+:class:`~.frames.WindowFilter`).  No IO and no state across blocks here: what links frames
+in time lives in :mod:`moseq2_extract.pipeline.sequence`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from .frames import (
     filter_frames,
     nonzero_rect,
     subtract_background,
+    temporal_median,
 )
 from .results import BoxWindows
 
@@ -120,11 +124,6 @@ class FrameMeasures:
         return cls(*(np.full(n, np.nan) for _ in range(5)), np.zeros(n), np.zeros(n),
                    np.zeros((n, c, c), dtype), np.zeros((n, c, c), dtype),
                    np.zeros((n, c, c), bool))
-
-    @classmethod
-    def concat(cls, parts: list[FrameMeasures]) -> FrameMeasures:
-        names = cls.__dataclass_fields__
-        return cls(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in names})
 
 
 def prepare_heights(
@@ -229,25 +228,24 @@ class FrameBlock:
 
 
 class BlockKernel:
-    """All per-frame steps of one session's extraction, frame by frame.
+    """The extraction of blocks of one session's frames (over its ROI box).
 
-    Each thread works on its own one-frame buffers; a block's heights over the whole box
-    are never stored, only their rectangle around the mouse (for the preview).
+    Each thread works on its own one-frame buffers; without a temporal filter a block's
+    heights over the whole box are never stored, only their rectangle around the mouse
+    (for the preview).
 
     Parameters
     ----------
     background, roi : ndarray, (h, w)
         Background (mm) and arena mask over the ROI box.
     params : ChunkParams
-        Must have no temporal filter (it links frames; use ``prepare_heights``,
-        ``temporal_median`` and ``measure_frames`` then).
     """
 
     def __init__(self, background: np.ndarray, roi: np.ndarray, params: ChunkParams):
-        if params.temporal_halo:
-            raise ValueError("BlockKernel cannot apply a temporal filter")
         self.params = params
-        self.shape = tuple(np.shape(roi))
+        self.background = background
+        self.roi = roi
+        self.shape: tuple[int, int] = (int(np.shape(roi)[0]), int(np.shape(roi)[1]))
         self.subtract = HeightSubtractor(background, roi, min_height=params.min_height,
                                          max_height=params.max_height,
                                          frame_dtype=params.frame_dtype)
@@ -259,8 +257,38 @@ class BlockKernel:
                                    dtype=self.subtract.dtype)
         self._local = threading.local()
 
-    def new_block(self, n: int) -> FrameBlock:
-        """Empty outputs for ``n`` frames."""
+    def extract(self, raw: np.ndarray, *, lead: int = 0, count: int | None = None
+                ) -> FrameBlock:
+        """Extract frames ``lead .. lead + count - 1`` of ``raw``.
+
+        Parameters
+        ----------
+        raw : ndarray, (m, h, w) uint16
+            Depth (mm) over the ROI box.  With a temporal filter it holds
+            ``params.temporal_halo`` neighbours on each side of the frames to extract
+            (fewer at the ends of the recording); otherwise only those frames.
+        lead : int
+            Rows of ``raw`` before the first frame to extract.
+        count : int, optional
+            Frames to extract (default: all rows after ``lead``).
+
+        Returns
+        -------
+        FrameBlock
+            Row ``i`` is row ``lead + i`` of ``raw``.
+        """
+        n = len(raw) - lead if count is None else int(count)
+        if self.params.temporal_halo:
+            heights, filtered = prepare_heights(raw, self.background, self.roi, self.params)
+            filtered = temporal_median(filtered, self.params.temporal_filter_size)
+            heights = heights[lead:lead + n]
+            return FrameBlock(measure_frames(heights, filtered[lead:lead + n], self.params),
+                              BoxWindows.from_dense(heights))
+        block = self._new_block(n)
+        self._run(raw[lead:lead + n], block)
+        return block
+
+    def _new_block(self, n: int) -> FrameBlock:
         dtype = self.subtract.dtype
         return FrameBlock(FrameMeasures.empty(n, self.params.crop_size, dtype),
                           BoxWindows.empty(n, self.shape, dtype))
@@ -275,21 +303,11 @@ class BlockKernel:
                                           self.subtract.new_scratch())
         return bufs
 
-    def run(self, raw: np.ndarray, block: FrameBlock, rows: range) -> None:
-        """Extract ``rows`` of ``block`` from ``raw`` (same row numbers).
-
-        Parameters
-        ----------
-        raw : ndarray, (n, h, w) uint16
-            Depth over the ROI box, one row per block row.
-        block : FrameBlock
-            From :meth:`new_block`; rows outside ``rows`` are not touched, so threads may
-            fill disjoint row ranges of one block at the same time.
-        rows : range
-        """
+    def _run(self, raw: np.ndarray, block: FrameBlock) -> None:
+        """Every step of each frame back to back (no temporal filter)."""
         heights, full, scratch = self._buffers()
         out = block.measures
-        for i in rows:
+        for i in range(len(raw)):
             self.subtract(raw[i], heights, scratch)
             rect = nonzero_rect(heights)
             if rect[2] == 0:

@@ -104,13 +104,6 @@ class BoxWindows:
         out = self.dense()
         return out if dtype is None else out.astype(dtype)
 
-    @staticmethod
-    def concat(parts: list[BoxWindows]) -> BoxWindows:
-        if not parts:
-            raise ValueError("nothing to concatenate")
-        return BoxWindows(parts[0].shape, np.concatenate([p.rects for p in parts]),
-                          [w for p in parts for w in p.windows])
-
 
 @dataclass
 class ChunkResult:

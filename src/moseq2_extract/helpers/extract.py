@@ -163,12 +163,12 @@ def process_extract_batches(input_file: str | os.PathLike, config_data: Mapping[
     None
     """
     from ..camera import detect_camera
-    from ..extract.chunk import ChunkParams, measure_frames, prepare_heights
-    from ..extract.frames import temporal_median
+    from ..extract.chunk import ChunkParams
     from ..heading.classifier import load_flip_model
     from ..io.video import open_depth_video
     from ..output.movie import PreviewWriter
-    from ..pipeline.sequence import SequenceAssembler
+    from ..pipeline.blocks import BlockExtractor
+    from ..pipeline.sequence import assembler_for
     from ..roi.roi import roi_bbox, true_depth_of
 
     config = config_from_dict(config_data)
@@ -183,21 +183,17 @@ def process_extract_batches(input_file: str | os.PathLike, config_data: Mapping[
     roi = np.asarray(roi).astype(bool)
     background = np.asarray(bground_im, dtype=np.float32)
     y0, y1, x0, x1 = roi_bbox(roi)
-    bg_box = np.ascontiguousarray(background[y0:y1, x0:x1])
-    roi_box = np.ascontiguousarray(roi[y0:y1, x0:x1])
     true_depth = config_data.get("true_depth")
     true_depth = float(true_depth) if true_depth not in (None, "auto") else \
         true_depth_of(background, roi)
-    halo = params.temporal_halo
     batches = [list(b) for b in frame_batches]
     with open_depth_video(input_file, mapping=config.mapping, threads=config.threads) as reader:
         camera = detect_camera(input_file, config.camera_type, (reader.info.width,
                                                                 reader.info.height))
-        assembler = SequenceAssembler(
-            camera=camera, true_depth=true_depth, box_origin=(x0, y0),
-            flip_model=load_flip_model(config),
-            centroid_hampel=(int(config.centroid_hampel_span), float(config.centroid_hampel_sig)),
-            angle_hampel=(int(config.angle_hampel_span), float(config.angle_hampel_sig)))
+        extractor = BlockExtractor(reader, bbox=(y0, y1, x0, x1), background=background,
+                                   roi=roi, params=params, first=0, last=reader.nframes)
+        assembler = assembler_for(config, camera=camera, true_depth=true_depth,
+                                  box_origin=(x0, y0), flip_model=load_flip_model(config))
         movie = video_pipe
         if movie is None and output_mov_path is not None:
             movie = PreviewWriter(output_mov_path, fps=config.fps, box_shape=(y1 - y0, x1 - x0),
@@ -219,15 +215,8 @@ def process_extract_batches(input_file: str | os.PathLike, config_data: Mapping[
                 if len(idx) == 0:
                     continue
                 a, b = int(idx[0]), int(idx[-1]) + 1
-                lo, hi = max(0, a - halo), min(reader.nframes, b + halo)
-                raw = np.ascontiguousarray(reader.read(lo, hi)[:, y0:y1, x0:x1])
-                heights, filtered = prepare_heights(raw, bg_box, roi_box, params)
-                if halo:
-                    filtered = temporal_median(filtered, params.temporal_filter_size)
-                heights = heights[a - lo:a - lo + (b - a)]
-                filtered = filtered[a - lo:a - lo + (b - a)]
-                assembler.add(np.arange(a, b), measure_frames(heights, filtered, params),
-                              heights)
+                block = extractor.extract(a, b)
+                assembler.add(np.arange(a, b), block.measures, block.box)
                 last_written = b - 1
                 emit(assembler.pop_ready(final=k == len(batches) - 1))
             emit(assembler.pop_ready(final=True))

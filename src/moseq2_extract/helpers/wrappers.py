@@ -156,22 +156,14 @@ def extract_wrapper(input_file: str | os.PathLike, output_dir: str | os.PathLike
     ExtractionError
         On bad input.
     """
-    from ..heading.classifier import load_flip_model
     from ..pipeline.session import extract_session
 
     changes: dict[str, Any] = {"skip_completed": bool(skip)}
     if num_frames is not None:
         changes["num_frames"] = int(num_frames)
     config = config_from_dict(config_data, **changes)
-    validate_flip_classifier(config)
-    outcome = extract_session(input_file, config, output_dir=output_dir,
-                              flip_model=load_flip_model(config))
-    if outcome.skipped:
-        return None
-    if config.compress and Path(input_file).suffix.lower() == ".dat":
-        convert_to_avi(input_file, chunk_size=int(config.compress_chunk_size),
-                       fps=float(config.fps), threads=int(config.compress_threads))
-    return str(outcome.output_dir)
+    outcome = extract_session(input_file, config, output_dir=output_dir)
+    return None if outcome.skipped else str(outcome.output_dir)
 
 
 def flip_file_wrapper(config_file: str | os.PathLike, output_dir: str | os.PathLike,

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ..camera import CameraModel
+from ..config import Config
 from ..extract.chunk import FrameMeasures
 from ..extract.hampel import hampel
 from ..extract.results import BoxWindows, ChunkResult
@@ -396,3 +397,15 @@ def turn_in_place(arrays: tuple[np.ndarray, ...], which: np.ndarray) -> None:
                 cv2.flip(view[i], -1, dst=view[i])
         else:
             arr[idx] = arr[idx][:, ::-1, ::-1]
+
+
+def assembler_for(config: Config, *, camera: CameraModel, true_depth: float,
+                  box_origin: tuple[int, int], flip_model: FlipModel | None = None
+                  ) -> SequenceAssembler:
+    """The :class:`SequenceAssembler` of a session extracted with ``config``."""
+    return SequenceAssembler(camera=camera, true_depth=true_depth, box_origin=box_origin,
+                             flip_model=flip_model,
+                             centroid_hampel=(int(config.centroid_hampel_span),
+                                              float(config.centroid_hampel_sig)),
+                             angle_hampel=(int(config.angle_hampel_span),
+                                           float(config.angle_hampel_sig)))

@@ -44,9 +44,7 @@ def test_kernel_equals_stagewise_functions(box_frames, options):
     heights, filtered = prepare_heights(raw, background, roi, params)
     expected = measure_frames(heights, filtered, params)
     kernel = BlockKernel(background, roi, params)
-    block = kernel.new_block(len(raw))
-    kernel.run(raw[:17], block, range(17))  # two row ranges, as two threads would
-    kernel.run(raw, block, range(17, len(raw)))
+    block = kernel.extract(raw)
     for name in expected.__dataclass_fields__:
         np.testing.assert_array_equal(getattr(block.measures, name), getattr(expected, name),
                                       err_msg=name)
@@ -54,11 +52,28 @@ def test_kernel_equals_stagewise_functions(box_frames, options):
     assert np.isfinite(block.measures.x).sum() >= 38  # the mouse was found
 
 
-def test_kernel_refuses_temporal_filter(box_frames):
-    _, background, roi = box_frames
-    params = ChunkParams.from_config(make_config({"temporal_filter_size": [3]}))
-    with pytest.raises(ValueError, match="temporal"):
-        BlockKernel(background, roi, params)
+@pytest.mark.parametrize("sizes", [[3], [5, 3]])
+def test_kernel_temporal_filter_uses_the_neighbours_it_is_given(box_frames, sizes):
+    """With a temporal filter the block's frames are measured on the median over their
+    neighbours: extracting frames 10-29 from frames 10-halo .. 30+halo equals extracting
+    all 40 and keeping those rows (so results do not depend on the block size)."""
+    raw, background, roi = box_frames
+    params = ChunkParams.from_config(make_config({"temporal_filter_size": sizes}))
+    halo = params.temporal_halo
+    assert halo == sum(k // 2 for k in sizes)
+    kernel = BlockKernel(background, roi, params)
+    whole = kernel.extract(raw)
+    part = kernel.extract(raw[10 - halo:30 + halo], lead=halo, count=20)
+    assert len(part) == 20
+    for name in whole.measures.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(part.measures, name),
+                                      getattr(whole.measures, name)[10:30], err_msg=name)
+    np.testing.assert_array_equal(part.box.dense(), whole.box.dense()[10:30])
+    # the median really ran: the measured heights differ from the unfiltered path's
+    plain = BlockKernel(background, roi, ChunkParams.from_config(make_config({})))
+    assert not np.array_equal(plain.extract(raw).measures.filtered_crops,
+                              whole.measures.filtered_crops)
+    assert np.isfinite(whole.measures.x).sum() >= 38
 
 
 def test_integer_and_float_height_paths_agree(box_frames):
@@ -91,8 +106,6 @@ def test_box_windows_round_trip():
     np.testing.assert_array_equal(np.asarray(windows), box)
     np.testing.assert_array_equal(windows.frame(0), box[0])
     np.testing.assert_array_equal(windows[1:4].dense(), box[1:4])
-    both = BoxWindows.concat([windows[:2], windows[2:]])
-    np.testing.assert_array_equal(both.dense(), box)
     copy = pickle.loads(pickle.dumps(windows))
     np.testing.assert_array_equal(copy.dense(), box)
     # the compact form is what makes blocks cheap to send between processes

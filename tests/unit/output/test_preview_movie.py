@@ -216,10 +216,9 @@ def _packets(path):
 
 def test_movie_is_encoded_in_independent_segments(tmp_path):
     import pickle
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
     from moseq2_extract.output.movie import SEGMENT_FRAMES, EncodedSegment
-    from moseq2_extract.pipeline.workpool import ProcessWorkerPool
 
     n = 2 * SEGMENT_FRAMES + 40
     crops, box = _moving_blob_frames(n, seed=1)
@@ -237,8 +236,10 @@ def test_movie_is_encoded_in_independent_segments(tmp_path):
     inline = write(tmp_path / "a.mp4", 300, background=False)
     with ThreadPoolExecutor(3) as pool:
         threads = write(tmp_path / "b.mp4", 7, executor=pool)
-    with ProcessWorkerPool(2) as pool:
-        processes = write(tmp_path / "c.mp4", 64, executor=pool.urgent)
+    import multiprocessing
+
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        processes = write(tmp_path / "c.mp4", 64, executor=pool)
     # how frames were handed over and who encoded them does not change a byte
     assert inline == threads == processes
     packets = _packets(tmp_path / "a.mp4")

@@ -1,0 +1,94 @@
+"""The block loop: extract blocks in parallel, link them in frame order, write behind.
+
+Blocks are submitted to the workers ``workers + 1`` ahead of the one being linked, so the
+workers never wait for the main thread and memory holds a fixed number of blocks.  The
+main thread links finished blocks in time (:class:`~.sequence.SequenceAssembler`: heading,
+velocities, smoothing); what it releases is written by a single writer thread, one batch
+behind, in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future
+
+import numpy as np
+
+from ..extract.chunk import FrameBlock
+from ..extract.results import ChunkResult
+from .sequence import SequenceAssembler
+from .workers import Workers
+
+Progress = Callable[[int, int], None]
+BLOCK = 128  # frames extracted together (one task); results do not depend on it
+
+
+def block_size(chunk_size: int) -> int:
+    """Frames per task: ``chunk_size``, at most :data:`BLOCK` (results never depend on it)."""
+    return max(1, min(BLOCK, int(chunk_size)))
+
+
+def stream_blocks(workers: Workers, assembler: SequenceAssembler, *, first: int, last: int,
+                  block: int, write: Callable[[Sequence[ChunkResult]], None],
+                  writer: Executor, progress: Progress | None = None,
+                  ahead: int = 1) -> None:
+    """Extract frames ``first .. last - 1`` and hand the finished ones to ``write``.
+
+    Parameters
+    ----------
+    workers : Workers
+        Where blocks are extracted.
+    assembler : SequenceAssembler
+        Links blocks in frame order.
+    block : int
+        Frames per task.
+    write : callable(results)
+        Stores finished results; runs on ``writer``, one call at a time, in order.
+    writer : Executor
+        A single-thread executor (the output files are touched only there).
+    progress : callable(done, total), optional
+        Called after each batch handed to the writer.
+    ahead : int
+        Blocks in flight beyond one per worker thread or process.
+
+    On an exception the blocks still queued are dropped and the write in progress is let
+    finish (so that the caller can remove the files) before the exception propagates.
+    """
+    total = last - first
+    starts = iter(range(first, last, block))
+
+    def submit(a: int) -> tuple[int, int, Future[FrameBlock]]:
+        b = min(last, a + block)
+        return a, b, workers.submit_block(a, b)
+
+    in_flight: deque[tuple[int, int, Future[FrameBlock]]] = deque(
+        submit(a) for a in itertools.islice(starts, workers.count + ahead))
+    done = 0
+    pending_write: Future[None] | None = None
+    try:
+        while in_flight:
+            a, b, task = in_flight.popleft()
+            result = task.result()
+            nxt = next(starts, None)
+            if nxt is not None:
+                in_flight.append(submit(nxt))
+            assembler.add(np.arange(a, b), result.measures, result.box)
+            ready = assembler.pop_ready(final=(b == last))
+            if pending_write is not None:
+                pending_write.result()
+            pending_write = writer.submit(write, ready)
+            done += sum(len(r) for r in ready)
+            if progress is not None:
+                progress(done, total)
+        if pending_write is not None:
+            pending_write.result()
+    except BaseException:
+        for _, _, task in in_flight:
+            task.cancel()
+        if pending_write is not None:  # let the writer thread leave the files alone
+            with contextlib.suppress(BaseException):
+                pending_write.result()
+        raise
