@@ -9,6 +9,11 @@ Examples::
     python benchmarks/bench_vs_reference.py --minutes 1 --repeats 3
     python benchmarks/bench_vs_reference.py --formats dat,avi --skip-reference
     python benchmarks/bench_vs_reference.py --session path/to/session --skip-ours
+    python benchmarks/bench_vs_reference.py --baseline-src /tmp/base/src --skip-reference
+
+``--baseline-src`` adds a third tool, ``baseline``: our CLI run from another checkout's
+``src`` (e.g. ``git worktree add /tmp/base main``), alternated with the others, so that a
+change is measured against the code before it in one run.
 
 Memory is sampled every 50 ms over the child's whole process tree (the reference's ffmpeg
 pipes and our worker processes included). "Peak PSS" (proportional set size) counts a page
@@ -64,6 +69,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--skip-ours", action="store_true", help="run only the reference")
     ap.add_argument("--ours-cmd", help="command line of our CLI (default: this interpreter's "
                                        "moseq2-extract, else python -m moseq2_extract.cli)")
+    ap.add_argument("--baseline-src", type=Path,
+                    help="also run our CLI from this src/ folder (another checkout) as "
+                         "'baseline', and compare ours with it")
     ap.add_argument("--keep", action="store_true", help="keep every run's outputs")
     ap.add_argument("--pause", type=float, default=5.0,
                     help="seconds of rest before each run, so that one tool's exit (the "
@@ -94,28 +102,30 @@ def render_table(results: list[RunResult]) -> str:
                      f"{r.fps:.1f} | {r.peak_memory_mb:.0f} | {r.peak_rss_mb:.0f} | "
                      f"{r.peak_tree_anon_mb:.0f} |")
     fmts = sorted({r.fmt for r in results})
-    ratio_lines = []
-    for fmt in fmts:
-        ref = [r for r in results if r.fmt == fmt and r.tool == "reference"]
-        ours = [r for r in results if r.fmt == fmt and r.tool == "ours"]
-        if not (ref and ours):
-            continue
-        fps_ratio = median(ours, "fps") / median(ref, "fps")
-        mem_ratio = median(ref, "peak_memory_mb") / median(ours, "peak_memory_mb")
-        ratio_lines.append(f"| {fmt} | {median(ref, 'fps'):.1f} | {median(ours, 'fps'):.1f} | "
-                           f"{fps_ratio:.2f}x | {median(ref, 'peak_memory_mb'):.0f} | "
-                           f"{median(ours, 'peak_memory_mb'):.0f} | {mem_ratio:.2f}x |")
-    if ratio_lines:
-        lines += [
-            "",
-            "Medians; memory is the peak PSS of the whole process tree (pages shared by "
-            "forked workers counted once).",
-            "",
-            "| format | ref frames/s | ours frames/s | ours/ref fps | ref peak MB | "
-            "ours peak MB | ref/ours memory |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-            *ratio_lines,
-        ]
+    for other in ("reference", "baseline"):
+        ratio_lines = []
+        for fmt in fmts:
+            ref = [r for r in results if r.fmt == fmt and r.tool == other]
+            ours = [r for r in results if r.fmt == fmt and r.tool == "ours"]
+            if not (ref and ours):
+                continue
+            fps_ratio = median(ours, "fps") / median(ref, "fps")
+            mem_ratio = median(ref, "peak_memory_mb") / median(ours, "peak_memory_mb")
+            ratio_lines.append(
+                f"| {fmt} | {median(ref, 'fps'):.1f} | {median(ours, 'fps'):.1f} | "
+                f"{fps_ratio:.2f}x | {median(ref, 'peak_memory_mb'):.0f} | "
+                f"{median(ours, 'peak_memory_mb'):.0f} | {mem_ratio:.2f}x |")
+        if ratio_lines:
+            lines += [
+                "",
+                f"Ours against {other}, medians; memory is the peak PSS of the whole process "
+                "tree (pages shared by forked workers counted once).",
+                "",
+                f"| format | {other} frames/s | ours frames/s | ours/{other} fps | "
+                f"{other} peak MB | ours peak MB | {other}/ours memory |",
+                "|---|---:|---:|---:|---:|---:|---:|",
+                *ratio_lines,
+            ]
     return "\n".join(lines)
 
 
@@ -136,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         tools.append(("reference", [str(ref_exe)], env))
     if not args.skip_ours:
         tools.append(("ours", ours_command(args.ours_cmd), None))
+    if args.baseline_src:
+        env = dict(os.environ, PYTHONPATH=str(args.baseline_src.resolve()))
+        tools.append(("baseline", [sys.executable, "-m", "moseq2_extract.cli"], env))
 
     if args.session:
         depth = find_depth_file(args.session.resolve())
