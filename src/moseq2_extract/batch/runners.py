@@ -39,7 +39,6 @@ __all__ = [
     "make_runner",
     "make_slurm_cluster",
     "plan_local_cluster",
-    "slurm_job_script",
 ]
 
 
@@ -335,15 +334,6 @@ def make_slurm_cluster(config: Mapping[str, Any], **overrides: Any):
         kwargs["log_directory"] = str(config["slurm_log_directory"])
     kwargs.update(overrides)
     return SLURMCluster(**kwargs)
-
-
-def slurm_job_script(config: Mapping[str, Any]) -> str:
-    """The job script dask-jobqueue would submit for ``config`` (nothing is submitted)."""
-    cluster = make_slurm_cluster(config)
-    try:
-        return cluster.job_script()
-    finally:
-        cluster.close()
 
 
 class SlurmDaskRunner(_DaskRunner):

@@ -4,9 +4,9 @@
 (``<dir>/.<name>.partial``), writes chunk results row by row, and renames the file to its
 final name only in :meth:`ResultsWriter.finalize`, after it has been flushed, closed and
 synced.  A process killed at any moment therefore never leaves a file at the final path
-that looks complete (spec 7.1 item 36); a partial file can be resumed with
-:meth:`ResultsWriter.resume`, which trusts only the rows counted in the
-``/metadata/extraction`` attribute ``rows_written`` (updated after each flushed write).
+that looks complete (spec 7.1 item 36).  The ``/metadata/extraction`` attribute
+``rows_written`` (updated after each flushed write) counts the leading rows a partial file
+vouches for.
 """
 
 from __future__ import annotations
@@ -421,12 +421,6 @@ class ResultsWriter:
             h5.close()
             self.partial_path.unlink(missing_ok=True)
             raise
-        self._attach(h5)
-        self.flush_interval = float(flush_interval)
-
-    # -- construction helpers --------------------------------------------------------
-
-    def _attach(self, h5: h5py.File) -> None:
         self._h5: h5py.File | None = h5
         self._frames = h5["frames"]
         self._masks = h5["frames_mask"]
@@ -438,51 +432,13 @@ class ResultsWriter:
         self.crop_size = (int(self._frames.shape[1]), int(self._frames.shape[2]))
         self.frame_dtype = str(self._frames.dtype)
         self.with_flips = self._flips is not None
-        self.uuid = h5["metadata/uuid"].asstr()[()]
-        self._rows_written = int(ext.attrs.get(ROWS_WRITTEN_ATTR, 0))
+        self.uuid = str(uuid)
+        self._rows_written = 0
         self._pending: list[tuple[int, int]] = []  # written ranges beyond the prefix
         self._finalized = False
         self._pool: ThreadPoolExecutor | None = None
-        self.flush_interval = 0.0
+        self.flush_interval = float(flush_interval)
         self._last_flush = time.monotonic()
-
-    @classmethod
-    def resume(cls, path: str | os.PathLike) -> tuple[ResultsWriter, int]:
-        """Reopen the partial file of ``path`` to continue writing it.
-
-        Returns
-        -------
-        writer : ResultsWriter
-        rows_done : int
-            Number of leading rows known to be written and flushed; rows from here on
-            must be written again.
-
-        Raises
-        ------
-        InputFileError
-            If there is no partial file, or it cannot be opened or lacks the layout (e.g.
-            the process was killed in the middle of a metadata update); start afresh then.
-        """
-        final = Path(path)
-        tmp = partial_path(final)
-        if not tmp.is_file():
-            raise InputFileError(f"{tmp}: no partial results file to resume")
-        try:
-            h5 = h5py.File(tmp, "r+")
-        except OSError as err:
-            raise InputFileError(f"{tmp}: partial results file is unreadable ({err})") from None
-        self = cls.__new__(cls)
-        self.path = final
-        self.partial_path = tmp
-        try:
-            if ROWS_WRITTEN_ATTR not in h5[EXTRACTION_GROUP].attrs:
-                # the attribute is set only once the whole skeleton exists
-                raise KeyError("the file skeleton was never completed")
-            self._attach(h5)
-        except (KeyError, OSError, ValueError) as err:
-            h5.close()
-            raise InputFileError(f"{tmp}: partial results file is incomplete ({err})") from None
-        return self, self._rows_written
 
     # -- state -----------------------------------------------------------------------
 
@@ -491,10 +447,6 @@ class ResultsWriter:
         """Number of leading rows written (the file vouches for them once flushed, at most
         ``flush_interval`` seconds later)."""
         return self._rows_written
-
-    @property
-    def closed(self) -> bool:
-        return self._h5 is None
 
     @property
     def h5(self) -> h5py.File:
@@ -621,7 +573,7 @@ class ResultsWriter:
         return self.path
 
     def close(self) -> None:
-        """Close the partial file and keep it (it can be resumed)."""
+        """Close the partial file and keep it (the final path is not touched)."""
         self._shutdown_pool()
         if self._h5 is not None:
             with contextlib.suppress(Exception):
