@@ -1,8 +1,7 @@
-"""The frame-by-frame kernel against the stage-by-stage functions, and BoxWindows."""
+"""The per-block kernel (extract/chunk.py) against the stage-by-stage functions, and the
+per-frame measures' independence of the block."""
 
 from __future__ import annotations
-
-import pickle
 
 import numpy as np
 import pytest
@@ -14,21 +13,8 @@ from moseq2_extract.extract.chunk import (
     measure_frames,
     prepare_heights,
 )
-from moseq2_extract.extract.frames import HeightSubtractor
-from moseq2_extract.extract.results import BoxWindows
-from moseq2_extract.synthetic import SessionSpec, SyntheticSession
 
-
-@pytest.fixture(scope="module")
-def box_frames():
-    """40 rendered Kinect frames cut to a box around the arena, with its background."""
-    session = SyntheticSession(SessionSpec(n_frames=40, seed=5, noise_mm=2.0))
-    frames = session.render(0, 40)
-    y0, y1, x0, x1 = 40, 390, 80, 430
-    background = session._scene.background[y0:y1, x0:x1].astype(np.float32)
-    roi = background > 300  # where the scene has a background (outside is 0)
-    roi[:, :6] = False
-    return np.ascontiguousarray(frames[:, y0:y1, x0:x1]), background, roi
+from .shapes import ellipse_image
 
 
 @pytest.mark.parametrize("options", [
@@ -76,41 +62,22 @@ def test_kernel_temporal_filter_uses_the_neighbours_it_is_given(box_frames, size
     assert np.isfinite(whole.measures.x).sum() >= 38
 
 
-def test_integer_and_float_height_paths_agree(box_frames):
-    raw, background, roi = box_frames
-    sub = HeightSubtractor(background, roi, min_height=10, max_height=120)
-    assert sub.integer
-    fast = np.empty(raw.shape[1:], np.uint8)
-    slow = np.empty(raw.shape[1:], np.uint8)
-    scratch = sub.new_scratch()
-    for frame in raw[:5]:
-        sub(frame, fast, scratch)
-        sub.integer = False
-        sub(frame, slow, scratch)
-        sub.integer = True
-        np.testing.assert_array_equal(fast, slow)
-        assert fast.max() > 10
-
-
-def test_box_windows_round_trip():
+def test_measure_frames_block_independent():
     rng = np.random.default_rng(0)
-    box = np.zeros((5, 30, 40), np.uint8)
-    box[0, 3:9, 10:20] = rng.integers(1, 100, (6, 10))
-    box[2, 0:30, 39] = 7  # a column on the edge
-    box[3, 12, 5] = 200  # one pixel
-    windows = BoxWindows.from_dense(box)
-    assert len(windows) == 5 and windows.shape == (30, 40) and windows.dtype == np.uint8
-    assert windows.rects[1].tolist() == [0, 0, 0, 0]  # an empty frame
-    assert windows.rects[3].tolist() == [5, 12, 1, 1]
-    np.testing.assert_array_equal(windows.dense(), box)
-    np.testing.assert_array_equal(np.asarray(windows), box)
-    np.testing.assert_array_equal(windows.frame(0), box[0])
-    np.testing.assert_array_equal(windows[1:4].dense(), box[1:4])
-    copy = pickle.loads(pickle.dumps(windows))
-    np.testing.assert_array_equal(copy.dense(), box)
-    # the compact form is what makes blocks cheap to send between processes
-    assert sum(w.nbytes for w in windows.windows) < box.nbytes / 10
-    with pytest.raises(TypeError):
-        windows[2]
-    with pytest.raises(ValueError):
-        BoxWindows((3, 3), np.zeros((2, 4)), [np.zeros((0, 0))])
+    frames = []
+    for i in range(6):
+        img = ellipse_image(centre=(60 + 3 * i, 60), angle_deg=10 * i, value=0)
+        frames.append(img)
+    bg = np.full((120, 160), 700, np.float32)
+    raw = np.stack([np.where(ellipse_image(centre=(60 + 3 * i, 60), angle_deg=10 * i) > 0,
+                             660, 700) for i in range(6)]).astype(np.uint16)
+    raw = raw + rng.integers(0, 2, raw.shape).astype(np.uint16)
+    params = ChunkParams(crop_size=40)
+    roi = np.ones((120, 160), bool)
+    h, f = prepare_heights(raw, bg, roi, params)
+    whole = measure_frames(h, f, params)
+    halves = [measure_frames(h[s], f[s], params) for s in (slice(0, 3), slice(3, 6))]
+    np.testing.assert_array_equal(whole.x, np.concatenate([p.x for p in halves]))
+    np.testing.assert_array_equal(whole.crops, np.concatenate([p.crops for p in halves]))
+    assert np.allclose(whole.x, 60 + 3 * np.arange(6), atol=0.3)
+    assert np.allclose(whole.height, 40, atol=1)
