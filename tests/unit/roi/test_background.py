@@ -1,0 +1,31 @@
+"""The background: sample frames and their per-pixel median (roi/background.py)."""
+
+import numpy as np
+
+from moseq2_extract.roi.background import background_sample_indices, median_background
+
+
+def test_median_background_ignores_zeros():
+    frames = np.full((5, 10, 10), 700, np.uint16)
+    frames[:3, 2, 2] = 0  # invalid in most samples
+    frames[4, 5, 5] = 640  # a mouse in one sample
+    bg = median_background(frames, med_scale=0)
+    assert bg[2, 2] == 700 and bg[5, 5] == 700
+    frames[:, 7, 7] = 0
+    assert median_background(frames, med_scale=0)[7, 7] == 0
+
+
+def test_sample_indices_cover_recording():
+    idx = background_sample_indices(1800, frame_stride=500)
+    assert len(idx) >= 25 and idx[0] == 0 and idx[-1] < 1800
+    assert list(background_sample_indices(10_000, frame_stride=500)[:3]) == [0, 400, 800]
+    assert list(background_sample_indices(100_000, frame_stride=500)[:2]) == [0, 500]
+
+
+def test_background_ignores_a_mouse_resting_in_most_samples():
+    rng = np.random.default_rng(0)
+    frames = (700 + rng.normal(0, 1.5, (20, 30, 30))).astype(np.uint16)
+    frames[:14, 10:20, 10:20] -= 40  # the mouse sits there in 70 % of the samples
+    bg = median_background(frames, med_scale=5)
+    assert abs(float(bg[15, 15]) - 700) < 2
+    assert abs(float(bg[5, 5]) - 700) < 2
