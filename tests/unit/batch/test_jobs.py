@@ -207,6 +207,3 @@ def test_write_sbatch_script_honours_the_options(folder):
     saved = read_config_file(folder / "new" / "proc" / "config.yaml")
     assert saved["min_height"] == 14 and saved["workers"] == 4 and "output_dir" not in saved
     make_config(saved)
-
-
-# ---------------------------------------------------------------------------- conversion
