@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from moseq2_extract.cli import cli
+from moseq2_extract.pipeline.workers import start_method
 from moseq2_extract.synthetic import GroundTruth
 
 FRAME_BYTES = 512 * 424 * 2
@@ -174,8 +175,7 @@ def test_extract_with_compress_writes_a_verified_avi(session_factory):
         np.testing.assert_array_equal(a.read(0, 40), d.read(0, 40))
 
 
-@pytest.mark.skipif(__import__("moseq2_extract.pipeline.workers", fromlist=["x"])
-                    .start_method() != "fork",
+@pytest.mark.skipif(start_method() != "fork",
                     reason="the crash is planted in this process and inherited by forking")
 def test_a_dead_worker_process_is_one_clear_error(session_factory, monkeypatch):
     import os

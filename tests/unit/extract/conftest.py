@@ -12,7 +12,7 @@ def box_frames():
     session = SyntheticSession(SessionSpec(n_frames=40, seed=5, noise_mm=2.0))
     frames = session.render(0, 40)
     y0, y1, x0, x1 = 40, 390, 80, 430
-    background = session._scene.background[y0:y1, x0:x1].astype(np.float32)
+    background = session.ground_truth().background[y0:y1, x0:x1].astype(np.float32)
     roi = background > 300  # where the scene has a background (outside is 0)
     roi[:, :6] = False
     return np.ascontiguousarray(frames[:, y0:y1, x0:x1]), background, roi
