@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .paths import is_archive
+
 logger = logging.getLogger(__name__)
 
 
@@ -133,7 +135,7 @@ def detect_camera(
         raise ValueError(f"camera_type must be one of {CAMERA_CHOICES}, got {camera_type!r}")
     if camera_type != "auto":
         model = PRESETS[camera_type]
-    elif name.endswith((".tar.gz", ".tgz", ".dat")):
+    elif is_archive(name) or name.endswith(".dat"):
         model = KINECT
     elif name.endswith(".mkv"):
         model = AZURE

@@ -18,14 +18,13 @@ from __future__ import annotations
 import ast
 import json
 import logging
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputFileError
+from ..paths import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +104,8 @@ def write_image(
         data = _cast(stored, dtype, path)
     else:
         data = _cast(arr, dtype, path) if arr.dtype != dtype else arr
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.partial{path.suffix}")
-    try:
+    with atomic_path(path, keep_suffix=True, durable=False) as tmp:
         tifffile.imwrite(tmp, data, metadata=metadata, photometric="minisblack")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

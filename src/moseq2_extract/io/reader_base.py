@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputFileError
+from ..paths import is_archive
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +75,9 @@ def depth_file_kind(path: str | Path) -> str:
     InputFileError
         If the suffix is none of ``.dat``, ``.avi``, ``.mkv``, ``.tar.gz``, ``.tgz``.
     """
-    name = Path(path).name.lower()
-    if name.endswith((".tar.gz", ".tgz")):
+    if is_archive(path):
         return "tar"
+    name = Path(path).name.lower()
     for suffix in ("dat", "avi", "mkv"):
         if name.endswith("." + suffix):
             return suffix

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputFileError
+from ..paths import session_stem
 from .metadata import load_metadata, metadata_from_text
 from .timestamps import load_timestamps, looks_like_seconds, timestamps_from_text
 from .video import DepthReader, VideoInfo, depth_file_kind, open_depth_video
@@ -89,14 +90,6 @@ class Session:
         options: dict[str, Any] = {"mapping": self.mapping, "frame_size": self.frame_size}
         options.update(kw)
         return open_depth_video(self.depth_path, **options)
-
-
-def _archive_stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".tar.gz", ".tgz"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
 
 
 def read_archive_members(path: str | Path, names: tuple[str, ...] = _ARCHIVE_MEMBERS
@@ -181,7 +174,7 @@ def load_session(
 
     ts_text: tuple[str, str] | None = None  # (member name, text) for archives
     if kind == "tar":
-        name = _archive_stem(depth_path)
+        name = session_stem(depth_path)
         members = read_archive_members(depth_path)
         if "metadata.json" in members:
             metadata = metadata_from_text(members["metadata.json"],

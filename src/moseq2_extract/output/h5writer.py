@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import InputFileError
 from ..extract.results import SCALAR_NAMES, ChunkResult
+from ..paths import commit_partial, partial_path
 from .h5layout import (
     ACQUISITION_GROUP,
     EXTRACT_VERSION,
@@ -106,12 +107,6 @@ def write_rows(dset: h5py.Dataset, row: int, data: np.ndarray,
         dset.id.write_direct_chunk((start, *tail), blob)
     if stop > last:
         dset[last:stop] = data[last - row:]
-
-
-def partial_path(path: str | os.PathLike) -> Path:
-    """Temporary name of a results file while it is written: ``<dir>/.<name>.partial``."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.partial")
 
 
 def _frame_image(name: str, image: Any) -> np.ndarray:
@@ -613,9 +608,7 @@ class ResultsWriter:
         h5.close()
         self._h5 = None
         self._shutdown_pool()
-        _fsync_path(self.partial_path)
-        os.replace(self.partial_path, self.path)
-        _fsync_dir(self.path.parent)
+        commit_partial(self.partial_path, self.path)
         self._finalized = True
         log.debug("wrote %s", self.path)
         return self.path
@@ -652,26 +645,6 @@ class ResultsWriter:
             except BaseException:
                 self.close()
                 raise
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_results(path: str | os.PathLike, *, frames: bool = False) -> dict[str, Any]:

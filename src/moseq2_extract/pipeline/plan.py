@@ -20,22 +20,9 @@ from ..camera import CameraModel, detect_camera
 from ..config import Config, parameter_snapshot
 from ..errors import ConfigError
 from ..io.session import Session, load_session
+from ..paths import ResultsPaths
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ResultsPaths:  # TODO: replaced by moseq2_extract.paths once merged
-    output_dir: Path
-    h5: Path
-    yaml: Path
-    movie: Path
-
-    @classmethod
-    def of(cls, output_dir: Path, index: int) -> ResultsPaths:
-        stem = f"results_{index:02d}"
-        return cls(output_dir, output_dir / f"{stem}.h5", output_dir / f"{stem}.yaml",
-                   output_dir / f"{stem}.mp4")
 
 
 def frame_range(nframes: int, config: Config) -> tuple[int, int]:

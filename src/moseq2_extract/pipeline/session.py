@@ -24,10 +24,11 @@ from ..extract.chunk import ChunkParams
 from ..heading.classifier import load_flip_model
 from ..io.convert import convert_to_avi
 from ..output.status import is_complete, write_status
+from ..paths import ResultsPaths, resolve_output_dir
 from ..roi.session import SessionRoi, find_session_roi
 from .blocks import BlockExtractor
 from .outputs import SessionOutputs
-from .plan import ResultsPaths, SessionPlan, plan_session
+from .plan import SessionPlan, plan_session
 from .schedule import Progress, block_size, stream_blocks
 from .sequence import SequenceAssembler, assembler_for
 from .workers import open_workers, opencv_threads
@@ -69,26 +70,6 @@ class ExtractionOutcome:
     @property
     def fps(self) -> float:
         return self.n_frames / self.seconds if self.seconds > 0 else float("nan")
-
-
-def resolve_output_dir(input_file: str | Path, output_dir: str | Path | None) -> Path:
-    """Output folder of a session (spec 1.2 ``--output-dir`` rule).
-
-    ``None`` means ``proc`` next to the input.  A path that exists (relative to the working
-    directory) or is absolute is used as is; otherwise it is taken relative to the input
-    file's folder.  Archives get ``<archive dir>/<archive stem>/proc`` so that discovery
-    can find their results.
-    """
-    input_file = Path(input_file)
-    base = input_file.parent
-    name = input_file.name
-    for suffix in (".tar.gz", ".tgz"):
-        if name.endswith(suffix):
-            base = base / name[: -len(suffix)]
-    out = Path(output_dir) if output_dir not in (None, "") else Path("proc")
-    if out.is_absolute() or (out.exists() and len(out.parts) > 1):
-        return out
-    return base / out
 
 
 def extract_session(
@@ -134,7 +115,7 @@ def extract_session(
     input_file = Path(input_file)
     out_dir = resolve_output_dir(input_file, config.output_dir if output_dir is None
                                  else output_dir)
-    paths = ResultsPaths.of(out_dir, int(config.bg_roi_index))
+    paths = ResultsPaths.of(out_dir, config.bg_roi_index)
     outcome = ExtractionOutcome(out_dir, paths.h5, paths.yaml,
                                 paths.movie if config.write_movie else None)
     if config.skip_completed and is_complete(paths.yaml) and paths.h5.exists():

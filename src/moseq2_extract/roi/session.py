@@ -16,6 +16,7 @@ import numpy as np
 from ..camera import CameraModel
 from ..errors import RoiError
 from ..io.image import read_image, write_image
+from ..paths import atomic_path
 from .background import compute_background, plane_background
 from .plane import auto_depth_range
 from .roi import find_rois, make_strel, roi_bbox, sort_rois_by_position, true_depth_of
@@ -194,8 +195,7 @@ def write_overview_png(
             f"ROI {int(roi.sum())} px")
     cv2.putText(img, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1,
                 cv2.LINE_AA)
-    tmp = path.with_name(f".{path.name}.partial.png")
-    if not cv2.imwrite(str(tmp), img):
-        raise OSError(f"{path}: could not write the overview image")
-    tmp.replace(path)
+    with atomic_path(path, keep_suffix=True) as tmp:
+        if not cv2.imwrite(str(tmp), img):
+            raise OSError(f"{path}: could not write the overview image")
     return path

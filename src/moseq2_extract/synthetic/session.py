@@ -15,6 +15,7 @@ from scipy.special import ndtri
 
 from moseq2_extract.camera import PRESETS, CameraModel
 from moseq2_extract.errors import ConfigError
+from moseq2_extract.paths import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -186,9 +187,8 @@ class GroundTruth:
         for f in fields(self):
             value = getattr(self, f.name)
             arrays[f.name] = np.asarray(value)
-        tmp = path.with_name(path.name + ".partial.npz")
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
+        with atomic_path(path, durable=False) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
         return path
 
     @classmethod

@@ -39,10 +39,10 @@ def test_invalid_values_name_the_key(key, value, match):
 
 
 def test_generated_config_loads_back(tmp_path):
-    from moseq2_extract.cli.options import write_config_file
+    from moseq2_extract.paths import write_yaml_atomic
 
     path = tmp_path / "config.yaml"
-    write_config_file(path, generate_config_dict("azure"))
+    write_yaml_atomic(path, generate_config_dict("azure"))
     data = read_config_file(path)
     assert data["crop_size"] == [120, 120] and data["camera_type"] == "azure"
     c = make_config(data)
