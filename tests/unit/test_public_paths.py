@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import importlib
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "moseq2-extract-reference.md"
 
