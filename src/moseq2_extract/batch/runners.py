@@ -21,6 +21,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import ConfigError, ExtractionError
+from ..pipeline.plan import available_cores
 from .jobs import FAILED, ExtractJob, JobResult, die_with_parent, run_job
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ __all__ = [
     "make_runner",
     "make_slurm_cluster",
     "plan_local_cluster",
-    "slurm_job_script",
 ]
 
 
@@ -54,13 +54,6 @@ def _available_memory() -> int | None:
         return int(pages * size)
     except (ValueError, OSError, AttributeError):
         return None
-
-
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def plan_local_cluster(n_jobs: int, *, requested: int = 0, cores: int | None = None,
@@ -87,7 +80,7 @@ def plan_local_cluster(n_jobs: int, *, requested: int = 0, cores: int | None = N
         Workers (one extraction each, never more than ``n_jobs``) and the extraction's
         ``workers`` threads, so that workers x threads is about the core count.
     """
-    cores = cores or _cores()
+    cores = cores or available_cores()
     if requested > 0:
         n = requested
     else:
@@ -335,15 +328,6 @@ def make_slurm_cluster(config: Mapping[str, Any], **overrides: Any):
         kwargs["log_directory"] = str(config["slurm_log_directory"])
     kwargs.update(overrides)
     return SLURMCluster(**kwargs)
-
-
-def slurm_job_script(config: Mapping[str, Any]) -> str:
-    """The job script dask-jobqueue would submit for ``config`` (nothing is submitted)."""
-    cluster = make_slurm_cluster(config)
-    try:
-        return cluster.job_script()
-    finally:
-        cluster.close()
 
 
 class SlurmDaskRunner(_DaskRunner):

@@ -6,7 +6,7 @@ import abc
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,8 +124,6 @@ class DepthReader(abc.ABC):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._info: VideoInfo | None = None
-        self._tail_keep = 0
-        self._tail: tuple[int, np.ndarray] | None = None
 
     # -- public API ------------------------------------------------------------------------
     @property
@@ -213,18 +211,7 @@ class DepthReader(abc.ABC):
         out = np.empty((stop - start, height, width), dtype=np.uint16)
         if stop == start:
             return out
-        done = start
-        if self._tail is not None:
-            t0, tail = self._tail
-            if t0 <= start < t0 + len(tail):
-                k = min(stop, t0 + len(tail)) - start
-                out[:k] = tail[start - t0:start - t0 + k]
-                done = start + k
-        if done < stop:
-            self._read_into(done, stop, out[done - start:])
-        if self._tail_keep > 0:
-            keep = min(self._tail_keep, len(out))
-            self._tail = (stop - keep, out[len(out) - keep:].copy())
+        self._read_into(start, stop, out)
         return out
 
     def read_frames(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -257,37 +244,6 @@ class DepthReader(abc.ABC):
             pos += len(run)
         return out
 
-    def iter_chunks(
-        self, chunk_size: int, *, start: int = 0, stop: int | None = None, overlap: int = 0
-    ) -> Iterator[tuple[range, np.ndarray]]:
-        """Iterate over consecutive, optionally overlapping chunks of frames.
-
-        Parameters
-        ----------
-        chunk_size : int
-            Frames per chunk (the last chunk may be shorter).
-        start, stop : int
-            Frame range to cover (``stop`` defaults to ``nframes``).
-        overlap : int
-            Frames shared by consecutive chunks; they are served from memory, not re-read.
-
-        Yields
-        ------
-        (range, np.ndarray)
-            The chunk's frame indices and its ``(len(range), H, W)`` uint16 frames.
-        """
-        stop = self.nframes if stop is None else min(int(stop), self.nframes)
-        ranges = chunk_ranges(int(start), stop, chunk_size, overlap)
-        previous = self._tail_keep
-        self._tail_keep = max(previous, overlap)
-        try:
-            for rng in ranges:
-                yield rng, self.read(rng.start, rng.stop)
-        finally:
-            self._tail_keep = previous
-            if previous == 0:
-                self._tail = None
-
     def container_timestamps(self) -> np.ndarray | None:
         """Per-frame presentation times in milliseconds, or None when the format has none."""
         return None
@@ -295,7 +251,6 @@ class DepthReader(abc.ABC):
     def close(self) -> None:
         """Release open files (the reader reopens them if used again)."""
         self._close_handles()
-        self._tail = None
 
     def __enter__(self) -> DepthReader:
         return self
@@ -311,7 +266,6 @@ class DepthReader(abc.ABC):
         state = self.__dict__.copy()
         for name in self._HANDLES:
             state[name] = None
-        state["_tail"] = None
         self._reset_position_state(state)
         return state
 

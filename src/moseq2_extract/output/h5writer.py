@@ -488,10 +488,6 @@ class ResultsWriter:
         return self._rows_written
 
     @property
-    def closed(self) -> bool:
-        return self._h5 is None
-
-    @property
     def h5(self) -> h5py.File:
         """The open partial file (for adding extra datasets before :meth:`finalize`)."""
         if self._h5 is None:
