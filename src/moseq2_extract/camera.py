@@ -8,8 +8,8 @@ pinhole intrinsics, and conversions use full-frame pixel coordinates.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -116,7 +116,7 @@ def camera_for_frame_size(width: int, height: int) -> CameraModel:
 
 
 def detect_camera(
-    path: str | Path, camera_type: str, frame_size: tuple[int, int] | None = None
+    path: str | os.PathLike, camera_type: str, frame_size: tuple[int, int] | None = None
 ) -> CameraModel:
     """Resolve ``camera_type`` (``auto`` or a preset name) for one input file.
 

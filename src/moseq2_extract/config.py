@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -98,10 +99,11 @@ def P(default: Any, kind: str, help: str, group: str = EXTRACT, short: str | Non
     return field(default=default, metadata={"param": schema})
 
 
-def X(default: Any) -> Any:
-    """A :class:`Config` field for a key honoured in config files but not an option; its
-    value is kept as given."""
-    return field(default=default, metadata={"extra": True})
+def X(default: Any, kind: str | None = None) -> Any:
+    """A :class:`Config` field for a key honoured in config files but not an option: kept
+    as given, or validated as ``kind`` when one is named."""
+    schema = None if kind is None else Param("", default, kind, "", EXTRACT)
+    return field(default=default, metadata={"extra": True, "kind": schema})
 
 
 @dataclass(frozen=True, eq=False)
@@ -289,10 +291,10 @@ class Config(Mapping[str, Any]):
         "SLURM (dask): folder for the jobs' log files", BATCH)
     # ---- keys honoured in config files although they are not options (spec 2) ----
     session_config_path: Any = X(None)
-    frame_stride: Any = X(500)
-    med_scale: Any = X(5)
-    iters: Any = X(1000)
-    in_ratio: Any = X(0.1)
+    frame_stride: int = X(500, INT)
+    med_scale: int = X(5, INT)
+    iters: int = X(1000, INT)
+    in_ratio: float = X(0.1, FLOAT)
     mask_threshold: Any = X(-20)
     iters_min: Any = X(0)
     tracking_ll_threshold: Any = X(-100)
@@ -308,7 +310,7 @@ class Config(Mapping[str, Any]):
     tar: Any = X(None)
 
     def __post_init__(self) -> None:
-        for name, param in PARAM_BY_KEY.items():
+        for name, param in _VALIDATED.items():
             object.__setattr__(self, name, coerce(param, getattr(self, name)))
         lo, hi = self.bg_roi_depth_range
         if lo >= hi:
@@ -353,6 +355,12 @@ PARAM_BY_KEY: dict[str, Param] = {p.key: p for p in PARAMS}
 
 # Keys honoured in config files although they are not CLI options (spec section 2).
 EXTRA_KEYS: dict[str, Any] = {f.name: f.default for f in fields(Config) if "extra" in f.metadata}
+
+# what Config.__post_init__ validates: every parameter, and the extras with a kind
+_VALIDATED: dict[str, Param] = {
+    **PARAM_BY_KEY,
+    **{f.name: replace(f.metadata["kind"], key=f.name) for f in fields(Config)
+       if f.metadata.get("kind") is not None}}
 
 AZURE_OVERRIDES: dict[str, Any] = {
     "bg_roi_depth_range": (550.0, 650.0),
@@ -513,7 +521,7 @@ def make_config(values: Mapping[str, Any] | None = None, *, source: str = "confi
         raise ConfigError(f"{source}: {err}") from None
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read a config YAML (anchors and aliases allowed) into a plain dict.
 
     Raises

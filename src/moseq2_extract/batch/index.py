@@ -56,7 +56,7 @@ def build_index_dict(files_to_use: Iterable[tuple[str, str, Mapping[str, Any]]]
         ``{"files": [...], "pca_path": ""}``.
     """
     files = []
-    seen: set[str] = set()
+    seen: set[str | None] = set()
     for i, (h5, yml, data) in enumerate(files_to_use):
         uid = data.get("uuid")
         if uid in seen:

@@ -286,12 +286,12 @@ def run_job(job: ExtractJob, *, progress=None) -> JobResult:
     try:
         config = make_config(job.config, source=job.input_file)
         session = describe_session(job.input_file, output_dir=job.output_dir or
-                                   config.output_dir, bg_roi_index=int(config.bg_roi_index))
+                                   config.output_dir, bg_roi_index=config.bg_roi_index)
         result.output_dir = str(session.output_dir)
         with session_lock(session.output_dir, session.yaml_path.stem):
             if job.skip_if_complete and describe_session(
                     job.input_file, output_dir=session.output_dir,
-                    bg_roi_index=int(config.bg_roi_index)).status == COMPLETE:
+                    bg_roi_index=config.bg_roi_index).status == COMPLETE:
                 result.status, result.error = SKIPPED, "already complete"
             else:
                 outcome = extract_session(job.input_file, config,

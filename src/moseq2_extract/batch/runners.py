@@ -140,7 +140,7 @@ class _DaskRunner(abc.ABC):
     task: Callable[[ExtractJob], JobResult] = staticmethod(run_job)
 
     _client_obj = None  # the distributed.Client, once connected
-    _cluster = None  # a cluster this runner started (None when attached to one)
+    _cluster: Any = None  # a cluster this runner started (None when attached to one)
 
     @abc.abstractmethod
     def _client(self):

@@ -58,7 +58,7 @@ def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
     config = merged_config(ctx, values)
     try:
         sessions = find_sessions(input_folder, config.extensions, output_dir=config.output_dir,
-                                 bg_roi_index=int(config.bg_roi_index))
+                                 bg_roi_index=config.bg_roi_index)
         jobs, skipped = plan_jobs(sessions, config)
     except ExtractionError as err:
         fail(err, code=2)
@@ -87,7 +87,7 @@ def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
     if config.cluster_type == "slurm" and not config.scheduler_address \
             and shutil.which("sbatch") is None:
         fail(click.UsageError("--cluster-type slurm: sbatch is not on PATH (use "
-                               "--slurm-submit script to only write the commands)"), 2)
+                               "--slurm-submit script to only write the commands)"), code=2)
 
     _quiet_dask()
     try:

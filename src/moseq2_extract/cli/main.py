@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,7 +22,7 @@ class _TqdmProgress:
     """Renders the library's progress callback as a tqdm bar with frames/s."""
 
     def __init__(self, desc: str, enabled: bool = True):
-        self.bar = None
+        self.bar: Any = None
         self.desc = desc
         self.enabled = enabled
 

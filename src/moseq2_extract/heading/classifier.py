@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -209,7 +210,7 @@ class FlipModel:
     path : str
     """
 
-    classifier: object
+    classifier: Any
     crop_size: int
     smoothing: int = 1
     path: str = ""
@@ -253,7 +254,7 @@ def load_flip_model(config) -> FlipModel | None:
         return None
     path = str(config.flip_classifier)
     clf = load_flip_classifier(path)
-    c = int(config.crop_size[0])
+    c = config.crop_size[0]
     n_features = classifier_features(clf)
     if n_features != c * c:
         side = int(round(n_features ** 0.5))

@@ -8,6 +8,7 @@ command and by ``helpers.wrappers.flip_file_wrapper``.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import urllib.error
 import urllib.request
@@ -59,8 +60,8 @@ def _ask(menu: str) -> str:
 
 
 def download_flip_file(
-    config_file: str | Path | None,
-    output_dir: str | Path | None,
+    config_file: str | os.PathLike | None,
+    output_dir: str | os.PathLike | None,
     selected_flip: int | None = None,
     *,
     choose: Callable[[str], str] | None = None,
@@ -128,7 +129,8 @@ def download_flip_file(
     return path
 
 
-def set_config_flip_classifier(config_file: str | Path, classifier: str | Path) -> bool:
+def set_config_flip_classifier(config_file: str | os.PathLike,
+                               classifier: str | os.PathLike) -> bool:
     """Set ``flip_classifier`` in a config YAML (other keys untouched); False on failure.
 
     Failures (missing or invalid file) are logged as warnings, not raised.

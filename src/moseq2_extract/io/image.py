@@ -82,7 +82,7 @@ def write_image(
         values = np.nan_to_num(arr.astype(np.float64), nan=0.0)
         if scale_factor is None:
             peak = float(values.max()) if values.size else 0.0
-            factor = int(max_int / peak) if peak > 0 else 1
+            factor: int | float = int(max_int / peak) if peak > 0 else 1
             factor = max(factor, 1)
             stored = values * factor
             metadata["scale_factor"] = str(factor)

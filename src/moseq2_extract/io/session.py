@@ -14,6 +14,7 @@ one-line warning is recorded (the original raised, spec 7.1-23).
 from __future__ import annotations
 
 import logging
+import os
 import tarfile
 import zlib
 from dataclasses import dataclass, field
@@ -140,7 +141,7 @@ def _frame_size_from_metadata(metadata: dict[str, Any]) -> tuple[int, int] | Non
 
 
 def load_session(
-    path: str | Path,
+    path: str | os.PathLike,
     *,
     mapping: str | int = "DEPTH",
     frame_size: tuple[int, int] | None = None,
@@ -250,7 +251,7 @@ def load_session(
         nframes=int(nframes),
         warnings=warnings,
         mapping=mapping,
-        frame_size=tuple(frame_size) if frame_size is not None else None,
+        frame_size=(int(frame_size[0]), int(frame_size[1])) if frame_size is not None else None,
     )
 
 

@@ -54,6 +54,7 @@ __all__ = ["ResultsWriter", "create_extract_h5", "create_layout", "partial_path"
            "read_results", "write_rows"]
 
 
+_deflate: Any
 try:  # zlib-ng: deflate at the same level, readable by any zlib, 2-3 times faster
     from zlib_ng import zlib_ng as _deflate
 except ImportError:  # pragma: no cover - the standard library's zlib
@@ -100,7 +101,7 @@ def write_rows(dset: h5py.Dataset, row: int, data: np.ndarray,
         dset[row:first] = data[:first - row]
     data = np.ascontiguousarray(data, dtype=dset.dtype)
     starts = range(first, last, per)
-    bufs = [memoryview(data[s - row:s - row + per]).cast("B") for s in starts]
+    bufs = [data[s - row:s - row + per].data.cast("B") for s in starts]
     packed = pool.map(_compress, bufs) if pool is not None else map(_compress, bufs)
     tail = (0,) * (len(dset.shape) - 1)
     for start, blob in zip(starts, packed):
@@ -155,7 +156,7 @@ def create_layout(
     first_frame: np.ndarray,
     first_frame_idx: int,
     last_frame_idx: int,
-    true_depth: float,
+    true_depth: float | None,
     timestamps: np.ndarray | None = None,
     with_flips: bool = False,
     extract_version: str = EXTRACT_VERSION,
@@ -253,6 +254,7 @@ def create_layout(
         if spec.per_frame:
             _create_dataset(h5, spec, shape, dtype, description=desc)
             continue
+        assert spec.source is not None  # every dataset that is not per frame has one
         data = np.asarray(values[spec.source])
         if spec.source == "uuid":
             data = np.array(values["uuid"], dtype=dtype)

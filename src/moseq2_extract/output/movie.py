@@ -299,8 +299,8 @@ class PreviewWriter:
     def _submit(self, pieces: list[Piece]) -> None:
         n = sum(len(p[2]) for p in pieces)
         args = (self.settings, pieces)
-        kwargs = dict(crop_size=self.crop_size, box_shape=self.box_shape,
-                      min_height=self.min_height, max_height=self.max_height)
+        kwargs: dict[str, Any] = dict(crop_size=self.crop_size, box_shape=self.box_shape,
+                                      min_height=self.min_height, max_height=self.max_height)
         if self._executor is None:
             future: Future = Future()
             try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -73,10 +74,10 @@ class ExtractionOutcome:
 
 
 def extract_session(
-    input_file: str | Path,
+    input_file: str | os.PathLike,
     config: Config | dict | None = None,
     *,
-    output_dir: str | Path | None = None,
+    output_dir: str | os.PathLike | None = None,
     progress: Progress | None = None,
     flip_model=None,
 ) -> ExtractionOutcome:
@@ -162,6 +163,7 @@ def _extract(plan: SessionPlan, flip_model, progress: Progress | None,
         with open_workers(plan.workers, extractor) as workers:
             # the proc/ pictures and the output files are made on the writer thread while
             # the first blocks are extracted; everything written later queues behind
+            assert arena.write_pictures is not None  # deferred: this thread writes them
             pictures = writer.submit(arena.write_pictures)
             opening = writer.submit(SessionOutputs.open, plan, arena, workers.executor,
                                     workers.count + 2)

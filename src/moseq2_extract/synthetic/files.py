@@ -66,7 +66,7 @@ class _FrameStream:
                 if chunk is None:
                     break
                 # A view of the (reused) chunk buffer, consumed before the next chunk.
-                self._buf = memoryview(np.ascontiguousarray(chunk, dtype="<u2")).cast("B")
+                self._buf = np.ascontiguousarray(chunk, dtype="<u2").data.cast("B")
             take = self._buf[:want]
             parts.append(take.tobytes())
             self._buf = self._buf[len(take):]

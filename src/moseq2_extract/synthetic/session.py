@@ -188,7 +188,7 @@ class GroundTruth:
             value = getattr(self, f.name)
             arrays[f.name] = np.asarray(value)
         with atomic_path(path, durable=False) as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
         return path
 
     @classmethod
@@ -421,7 +421,7 @@ class SyntheticSession:
             dtheta = float(np.clip(w + steer, -0.15 * dt, 0.15 * dt))
             if state == PAUSE or ambiguous:
                 dtheta += 0.004 * rng.standard_normal()
-            theta = _wrap(theta + dtheta)
+            theta = float(_wrap(theta + dtheta))
             ux, uy = math.cos(theta), -math.sin(theta)
             step = v
             x += step * ux
