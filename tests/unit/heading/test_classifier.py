@@ -4,7 +4,6 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_heading import mouse_crop  # same folder (pytest prepend import mode)
 
 from moseq2_extract.config import make_config, read_config_file
 from moseq2_extract.errors import ConfigError, FlipClassifierError, InputFileError
@@ -24,6 +23,8 @@ from moseq2_extract.heading.training import (
     train_forest,
     view_values,
 )
+
+from .test_model import mouse_crop
 
 C = 40  # small crops keep these tests fast
 

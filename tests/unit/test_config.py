@@ -71,7 +71,7 @@ def test_every_param_has_help_and_valid_default():
 def test_config_written_by_reference_tool_loads():
     from pathlib import Path
 
-    path = Path(__file__).parents[2] / "data" / "reference_config.yaml"
+    path = Path(__file__).parents[1] / "data" / "reference_config.yaml"
     data = read_config_file(path)
     c = make_config(data)
     assert set(generate_config_dict()) - set(data) == {"seed", "workers"}

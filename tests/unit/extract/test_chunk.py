@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import cv2
 import numpy as np
 import pytest
 
@@ -114,3 +115,37 @@ def test_box_windows_round_trip():
         windows[2]
     with pytest.raises(ValueError):
         BoxWindows((3, 3), np.zeros((2, 4)), [np.zeros((0, 0))])
+
+
+def ellipse_image(shape=(120, 160), centre=(70.3, 50.6), axes=(20, 8), angle_deg=30.0,
+                  value=40):
+    """Filled ellipse; angle counter-clockwise as displayed (cv2 draws clockwise)."""
+    img = np.zeros(shape, np.uint8)
+    scale = 16
+    c = (int(round(centre[0] * scale)), int(round(centre[1] * scale)))
+    cv2.ellipse(img, c, (axes[0] * scale, axes[1] * scale), -angle_deg, 0, 360, value, -1,
+                cv2.LINE_8, 4)
+    return img
+
+
+def test_measure_frames_block_independent():
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(6):
+        img = ellipse_image(centre=(60 + 3 * i, 60), angle_deg=10 * i, value=0)
+        frames.append(img)
+    bg = np.full((120, 160), 700, np.float32)
+    raw = np.stack([np.where(ellipse_image(centre=(60 + 3 * i, 60), angle_deg=10 * i) > 0,
+                             660, 700) for i in range(6)]).astype(np.uint16)
+    raw = raw + rng.integers(0, 2, raw.shape).astype(np.uint16)
+    params = ChunkParams(crop_size=40)
+    roi = np.ones((120, 160), bool)
+    h, f = prepare_heights(raw, bg, roi, params)
+    whole = measure_frames(h, f, params)
+    halves = [measure_frames(h[s], f[s], params) for s in (slice(0, 3), slice(3, 6))]
+    np.testing.assert_array_equal(whole.x, np.concatenate([p.x for p in halves]))
+    np.testing.assert_array_equal(whole.crops, np.concatenate([p.crops for p in halves]))
+    assert np.allclose(whole.x, 60 + 3 * np.arange(6), atol=0.3)
+    assert np.allclose(whole.height, 40, atol=1)
+
+
