@@ -8,10 +8,12 @@ pinhole intrinsics, and conversions use full-frame pixel coordinates.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+
+from .paths import is_archive
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +116,7 @@ def camera_for_frame_size(width: int, height: int) -> CameraModel:
 
 
 def detect_camera(
-    path: str | Path, camera_type: str, frame_size: tuple[int, int] | None = None
+    path: str | os.PathLike, camera_type: str, frame_size: tuple[int, int] | None = None
 ) -> CameraModel:
     """Resolve ``camera_type`` (``auto`` or a preset name) for one input file.
 
@@ -133,7 +135,7 @@ def detect_camera(
         raise ValueError(f"camera_type must be one of {CAMERA_CHOICES}, got {camera_type!r}")
     if camera_type != "auto":
         model = PRESETS[camera_type]
-    elif name.endswith((".tar.gz", ".tgz", ".dat")):
+    elif is_archive(name) or name.endswith(".dat"):
         model = KINECT
     elif name.endswith(".mkv"):
         model = AZURE

@@ -10,9 +10,11 @@ table.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,203 +87,280 @@ class Param:
         return self.help
 
 
-P = Param
-PARAMS: tuple[Param, ...] = (
+def P(default: Any, kind: str, help: str, group: str = EXTRACT, short: str | None = None,
+      *, choices: tuple | None = None, minimum: float | None = None,
+      maximum: float | None = None, odd: bool = False, no_effect: str | None = None) -> Any:
+    """A :class:`Config` field that is a parameter (its schema in the field's metadata)."""
+    schema = Param("", default, kind, help, group, short, choices, minimum, maximum, odd,
+                   no_effect)
+    if isinstance(default, list):
+        return field(default_factory=functools.partial(list, default),
+                     metadata={"param": schema})
+    return field(default=default, metadata={"param": schema})
+
+
+def X(default: Any, kind: str | None = None) -> Any:
+    """A :class:`Config` field for a key honoured in config files but not an option: kept
+    as given, or validated as ``kind`` when one is named."""
+    schema = None if kind is None else Param("", default, kind, "", EXTRACT)
+    return field(default=default, metadata={"extra": True, "kind": schema})
+
+
+@dataclass(frozen=True, eq=False)
+class Config(Mapping[str, Any]):
+    """Validated parameters of one run: typed, read-only, also readable as a mapping.
+
+    Every field is declared once here with its schema (:func:`P`: kind, help text, group,
+    bounds), from which the CLI options, ``config.yaml`` and the h5 ``parameters`` group
+    are generated.  Build it with :func:`make_config` (unknown keys are errors with a
+    did-you-mean hint) or directly (``Config(chunk_size=100)``); values are validated and
+    brought to their declared types either way.  The trailing fields (:func:`X`) are the
+    honoured non-option keys (``frame_stride``, ``iters``, ...), kept as given.
+    """
+
     # ---- ROI / background options (find-roi, extract, batch-extract) ----
-    P("progress_bar", False, FLAG, "Show progress bars", ROI, "-p"),
-    P("config_file", None, OPT_STR, "Path to a config.yaml whose values are used as defaults",
-      ROI),
-    P("recompute_bg", False, BOOL,
-      "Recompute the background even if proc/bground.tiff already exists", ROI),
-    P("use_plane_bground", False, FLAG,
-      "Replace the background with the fitted floor plane", ROI),
-    P("output_dir", "proc", STR,
-      "Output directory, relative to the input file's directory unless it exists", ROI),
-    P("noise_tolerance", 30, INT,
-      "Distance (mm) from the floor plane within which pixels count as floor", ROI, minimum=0),
-    P("erode_iterations", 0, INT, "Erosion iterations applied to the ROI", ROI, minimum=0),
-    P("bg_roi_erode", (1, 1), INT_PAIR, "Size of the ROI erosion kernel (px)", ROI, minimum=1),
-    P("dilate_iterations", 1, INT, "Dilation iterations applied to the ROI", ROI, minimum=0),
-    P("bg_sort_roi_by_position_max_rois", 2, INT,
-      "With sort-by-position: number of best-ranked ROIs kept before sorting", ROI, minimum=1),
-    P("bg_sort_roi_by_position", False, BOOL,
-      "Order the kept ROIs top-to-bottom by position instead of by rank", ROI),
-    P("bg_roi_fill_holes", True, BOOL, "Fill holes in the ROI", ROI),
-    P("bg_roi_gradient_kernel", 7, INT, "Sobel kernel size of the wall-gradient filter", ROI,
-      choices=(1, 3, 5, 7)),
-    P("bg_roi_gradient_threshold", 3000.0, FLOAT,
-      "Pixels whose background gradient exceeds this are excluded from the floor", ROI,
-      minimum=0),
-    P("bg_roi_gradient_filter", False, BOOL,
-      "Exclude steep background gradients (walls) from the floor search", ROI),
-    P("bg_roi_depth_range", (650.0, 750.0), FLOAT_PAIR,
-      "Depth range (mm) in which the floor is searched; replaced automatically unless "
-      "--manual-set-depth-range", ROI, minimum=0),
-    P("manual_set_depth_range", False, FLAG,
-      "Use --bg-roi-depth-range as given instead of detecting it", ROI),
-    P("camera_type", "auto", STR,
-      "Camera preset (auto detects from the file): sets ROI weights, pixel format, dtype and "
-      "intrinsics", ROI, choices=CAMERA_CHOICES),
-    P("bg_roi_weights", (1.0, 0.1, 1.0), FLOAT_TRIPLE,
-      "Weights of (area, extent, distance to centre) when ranking candidate ROIs "
-      "(the camera preset overrides this)", ROI, minimum=0),
-    P("bg_roi_index", 0, INT, "Index of the ranked ROI to use (also names results_XX)", ROI,
-      minimum=0),
-    P("bg_roi_shape", "ellipse", STR, "Shape of the ROI dilation/erosion kernels", ROI,
-      choices=("ellipse", "rectangle")),
-    P("bg_roi_dilate", (10, 10), INT_PAIR, "Size of the ROI dilation kernel (px)", ROI,
-      minimum=1),
+    progress_bar: bool = P(False, FLAG, "Show progress bars", ROI, "-p")
+    config_file: str | None = P(None, OPT_STR,
+        "Path to a config.yaml whose values are used as defaults", ROI)
+    recompute_bg: bool = P(False, BOOL,
+        "Recompute the background even if proc/bground.tiff already exists", ROI)
+    use_plane_bground: bool = P(False, FLAG,
+        "Replace the background with the fitted floor plane", ROI)
+    output_dir: str = P("proc", STR,
+        "Output directory, relative to the input file's directory unless it exists", ROI)
+    noise_tolerance: int = P(30, INT,
+        "Distance (mm) from the floor plane within which pixels count as floor", ROI, minimum=0)
+    erode_iterations: int = P(0, INT, "Erosion iterations applied to the ROI", ROI, minimum=0)
+    bg_roi_erode: tuple[int, int] = P((1, 1), INT_PAIR, "Size of the ROI erosion kernel (px)", ROI,
+        minimum=1)
+    dilate_iterations: int = P(1, INT, "Dilation iterations applied to the ROI", ROI, minimum=0)
+    bg_sort_roi_by_position_max_rois: int = P(2, INT,
+        "With sort-by-position: number of best-ranked ROIs kept before sorting", ROI, minimum=1)
+    bg_sort_roi_by_position: bool = P(False, BOOL,
+        "Order the kept ROIs top-to-bottom by position instead of by rank", ROI)
+    bg_roi_fill_holes: bool = P(True, BOOL, "Fill holes in the ROI", ROI)
+    bg_roi_gradient_kernel: int = P(7, INT, "Sobel kernel size of the wall-gradient filter", ROI,
+        choices=(1, 3, 5, 7))
+    bg_roi_gradient_threshold: float = P(3000.0, FLOAT,
+        "Pixels whose background gradient exceeds this are excluded from the floor", ROI,
+        minimum=0)
+    bg_roi_gradient_filter: bool = P(False, BOOL,
+        "Exclude steep background gradients (walls) from the floor search", ROI)
+    bg_roi_depth_range: tuple[float, float] = P((650.0, 750.0), FLOAT_PAIR,
+        "Depth range (mm) in which the floor is searched; replaced automatically unless "
+        "--manual-set-depth-range", ROI, minimum=0)
+    manual_set_depth_range: bool = P(False, FLAG,
+        "Use --bg-roi-depth-range as given instead of detecting it", ROI)
+    camera_type: str = P("auto", STR,
+        "Camera preset (auto detects from the file): sets ROI weights, pixel format, dtype and "
+        "intrinsics", ROI, choices=CAMERA_CHOICES)
+    bg_roi_weights: tuple[float, float, float] = P((1.0, 0.1, 1.0), FLOAT_TRIPLE,
+        "Weights of (area, extent, distance to centre) when ranking candidate ROIs "
+        "(the camera preset overrides this)", ROI, minimum=0)
+    bg_roi_index: int = P(0, INT, "Index of the ranked ROI to use (also names results_XX)", ROI,
+        minimum=0)
+    bg_roi_shape: str = P("ellipse", STR, "Shape of the ROI dilation/erosion kernels", ROI,
+        choices=("ellipse", "rectangle"))
+    bg_roi_dilate: tuple[int, int] = P((10, 10), INT_PAIR, "Size of the ROI dilation kernel (px)",
+        ROI, minimum=1)
     # ---- video options (extract, batch-extract) ----
-    P("mapping", "DEPTH", STR, "Video stream to read: a stream title or an index", VIDEO, "-m"),
-    P("threads", 8, INT, "Video decoding threads", VIDEO, minimum=0),
-    P("delete", False, FLAG, "Delete the raw file after a verified compression", VIDEO,
-      no_effect="only used by convert-raw-to-avi / copy-slice"),
-    P("fps", 30.0, FLOAT, "Frame rate of the recording (frames/s)", VIDEO, minimum=1e-3),
-    P("chunk_size", 3000, INT, "Frames processed per chunk", VIDEO, "-b", minimum=1),
-    P("output_file", None, OPT_STR, "Output file", VIDEO, "-o",
-      no_effect="unused by extract"),
+    mapping: str = P("DEPTH", STR, "Video stream to read: a stream title or an index", VIDEO, "-m")
+    threads: int = P(8, INT, "Video decoding threads", VIDEO, minimum=0)
+    delete: bool = P(False, FLAG, "Delete the raw file after a verified compression", VIDEO,
+        no_effect="only used by convert-raw-to-avi / copy-slice")
+    fps: float = P(30.0, FLOAT, "Frame rate of the recording (frames/s)", VIDEO, minimum=1e-3)
+    chunk_size: int = P(3000, INT, "Frames processed per chunk", VIDEO, "-b", minimum=1)
+    output_file: str | None = P(None, OPT_STR, "Output file", VIDEO, "-o",
+        no_effect="unused by extract")
     # ---- extraction options ----
-    P("cluster_type", "local", STR, "Where batch-extract runs sessions", EXTRACT,
-      choices=("local", "slurm")),
-    P("skip_completed", False, FLAG, "Skip sessions whose results_XX.yaml says complete",
-      EXTRACT),
-    P("compress_threads", 3, INT, "Threads for the post-extraction .dat to .avi compression",
-      EXTRACT, minimum=0),
-    P("compress_chunk_size", 3000, INT,
-      "Chunk size for the post-extraction .dat to .avi compression", EXTRACT, minimum=1),
-    P("compress", False, BOOL, "Compress a .dat session to a lossless .avi after extraction",
-      EXTRACT),
-    P("frame_trim", (0, 0), INT_PAIR, "Frames to drop at the start and at the end", EXTRACT,
-      minimum=0),
-    P("model_smoothing_clips", (0.0, 0.0), FLOAT_PAIR,
-      "Log-likelihood clip range of the tracking-model smoother; (0, 0) disables it",
-      EXTRACT),
-    P("angle_hampel_sig", 3.0, FLOAT, "Hampel filter threshold (MADs) for the orientation",
-      EXTRACT, minimum=0),
-    P("angle_hampel_span", 0, INT, "Hampel filter window for the orientation (0 = off)",
-      EXTRACT, minimum=0, odd=True),
-    P("centroid_hampel_sig", 3.0, FLOAT, "Hampel filter threshold (MADs) for the centroid",
-      EXTRACT, minimum=0),
-    P("centroid_hampel_span", 0, INT, "Hampel filter window for the centroid (0 = off)",
-      EXTRACT, minimum=0, odd=True),
-    P("pixel_format", "gray16le", STR, "Pixel format of 16-bit depth video (preset overrides)",
-      EXTRACT, choices=("gray16le", "gray16be")),
-    P("movie_dtype", "<i2", STR, "numpy dtype of raw frames (preset overrides)", EXTRACT),
-    P("frame_dtype", "uint8", STR, "dtype of the stored crops (frames dataset)", EXTRACT,
-      choices=("uint8", "uint16")),
-    P("write_movie", True, BOOL, "Write the preview movie results_XX.mp4", EXTRACT),
-    P("chunk_overlap", 0, INT, "Frames shared by consecutive chunks", EXTRACT, minimum=0),
-    P("temporal_filter_size", [0], INT_LIST,
-      "Temporal median filter window(s) in frames (0 = off)", EXTRACT, "-t", minimum=0,
-      odd=True),
-    P("spatial_filter_size", [3], INT_LIST, "Spatial median filter kernel(s) in px (0 = off)",
-      EXTRACT, "-s", minimum=0, odd=True),
-    P("tail_filter_shape", "ellipse", STR, "Shape of the tail-removal opening kernel", EXTRACT,
-      choices=("ellipse", "rectangle")),
-    P("tail_filter_size", (9, 9), INT_PAIR, "Size of the tail-removal opening kernel (px)",
-      EXTRACT, minimum=1),
-    P("tail_filter_iters", 1, INT, "Iterations of the tail-removal opening (0 = off)", EXTRACT,
-      minimum=0),
-    P("cable_filter_size", (5, 5), INT_PAIR, "Size of the cable-removal erosion kernel (px)",
-      EXTRACT, minimum=1),
-    P("cable_filter_shape", "rectangle", STR, "Shape of the cable-removal erosion kernel",
-      EXTRACT, choices=("ellipse", "rectangle")),
-    P("cable_filter_iters", 0, INT, "Iterations of the cable-removal erosion (0 = off)",
-      EXTRACT, minimum=0),
-    P("tracking_model_init", "raw", STR, "Initialisation of the cable tracking model", EXTRACT,
-      choices=("raw", "min", "med"),
-      no_effect="the EM cable tracker is not implemented in this version"),
-    P("tracking_model_segment", True, BOOL, "Tracking model: keep only the largest region",
-      EXTRACT, no_effect="the EM cable tracker is not implemented in this version"),
-    P("tracking_model_ll_clip", -100.0, FLOAT, "Tracking model: log-likelihood floor",
-      EXTRACT, no_effect="the EM cable tracker is not implemented in this version"),
-    P("tracking_model_mask_threshold", -16.0, FLOAT,
-      "Tracking model: log-likelihood threshold of the mask", EXTRACT,
-      no_effect="the EM cable tracker is not implemented in this version"),
-    P("tracking_model_ll_threshold", -100.0, FLOAT,
-      "Tracking model: log-likelihood threshold of segmentation", EXTRACT,
-      no_effect="the EM cable tracker is not implemented in this version"),
-    P("use_tracking_model", False, BOOL, "Use the EM cable tracking model", EXTRACT,
-      no_effect="the EM cable tracker is not implemented in this version; "
-      "extraction uses the image features"),
-    P("use_cc", True, BOOL, "Keep only the mouse's connected component in the mask", EXTRACT),
-    P("widen_radius", 0, INT, "Graduated walls: radius adjustment (px)", EXTRACT,
-      no_effect="graduated walls are not implemented in this version"),
-    P("graduate_walls", False, BOOL, "Model sloped bucket walls in the background", EXTRACT,
-      no_effect="graduated walls are not implemented in this version"),
-    P("flip_classifier_smoothing", 51, INT,
-      "Median window (frames) over flip-classifier probabilities", EXTRACT, minimum=1,
-      odd=True),
-    P("flip_classifier", None, OPT_STR,
-      "Flip classifier (.npz, or legacy .pkl); without one the heading is resolved "
-      "without training", EXTRACT),
-    P("compute_raw_scalars", False, FLAG,
-      "Compute scalars from the unfiltered instead of the filtered crops", EXTRACT),
-    P("detected_true_depth", "auto", STR,
-      "Floor depth (mm): 'auto' = median background in the ROI, else a number", EXTRACT),
-    P("max_height", 120, INT, "Heights above this (mm) are ignored", EXTRACT, minimum=0),
-    P("min_height", 10, INT, "Heights below this (mm) are ignored", EXTRACT, minimum=0),
-    P("num_frames", None, OPT_INT, "Extract only the first N frames (all if unset)", EXTRACT,
-      "-n", minimum=1),
-    P("crop_size", (80, 80), INT_PAIR, "Size of the egocentric crop (px, square)", EXTRACT,
-      "-c", minimum=8),
+    cluster_type: str = P("local", STR, "Where batch-extract runs sessions", EXTRACT,
+        choices=("local", "slurm"))
+    skip_completed: bool = P(False, FLAG, "Skip sessions whose results_XX.yaml says complete",
+        EXTRACT)
+    compress_threads: int = P(3, INT, "Threads for the post-extraction .dat to .avi compression",
+        EXTRACT, minimum=0)
+    compress_chunk_size: int = P(3000, INT,
+        "Chunk size for the post-extraction .dat to .avi compression", EXTRACT, minimum=1)
+    compress: bool = P(False, BOOL, "Compress a .dat session to a lossless .avi after extraction",
+        EXTRACT)
+    frame_trim: tuple[int, int] = P((0, 0), INT_PAIR, "Frames to drop at the start and at the end",
+        EXTRACT, minimum=0)
+    model_smoothing_clips: tuple[float, float] = P((0.0, 0.0), FLOAT_PAIR,
+        "Log-likelihood clip range of the tracking-model smoother; (0, 0) disables it",
+        EXTRACT)
+    angle_hampel_sig: float = P(3.0, FLOAT, "Hampel filter threshold (MADs) for the orientation",
+        EXTRACT, minimum=0)
+    angle_hampel_span: int = P(0, INT, "Hampel filter window for the orientation (0 = off)",
+        EXTRACT, minimum=0, odd=True)
+    centroid_hampel_sig: float = P(3.0, FLOAT, "Hampel filter threshold (MADs) for the centroid",
+        EXTRACT, minimum=0)
+    centroid_hampel_span: int = P(0, INT, "Hampel filter window for the centroid (0 = off)",
+        EXTRACT, minimum=0, odd=True)
+    pixel_format: str = P("gray16le", STR, "Pixel format of 16-bit depth video (preset overrides)",
+        EXTRACT, choices=("gray16le", "gray16be"))
+    movie_dtype: str = P("<i2", STR, "numpy dtype of raw frames (preset overrides)", EXTRACT)
+    frame_dtype: str = P("uint8", STR, "dtype of the stored crops (frames dataset)", EXTRACT,
+        choices=("uint8", "uint16"))
+    write_movie: bool = P(True, BOOL, "Write the preview movie results_XX.mp4", EXTRACT)
+    chunk_overlap: int = P(0, INT, "Frames shared by consecutive chunks", EXTRACT, minimum=0)
+    temporal_filter_size: list[int] = P([0], INT_LIST,
+        "Temporal median filter window(s) in frames (0 = off)", EXTRACT, "-t", minimum=0,
+        odd=True)
+    spatial_filter_size: list[int] = P([3], INT_LIST,
+        "Spatial median filter kernel(s) in px (0 = off)", EXTRACT, "-s", minimum=0, odd=True)
+    tail_filter_shape: str = P("ellipse", STR, "Shape of the tail-removal opening kernel", EXTRACT,
+        choices=("ellipse", "rectangle"))
+    tail_filter_size: tuple[int, int] = P((9, 9), INT_PAIR,
+        "Size of the tail-removal opening kernel (px)", EXTRACT, minimum=1)
+    tail_filter_iters: int = P(1, INT, "Iterations of the tail-removal opening (0 = off)", EXTRACT,
+        minimum=0)
+    cable_filter_size: tuple[int, int] = P((5, 5), INT_PAIR,
+        "Size of the cable-removal erosion kernel (px)", EXTRACT, minimum=1)
+    cable_filter_shape: str = P("rectangle", STR, "Shape of the cable-removal erosion kernel",
+        EXTRACT, choices=("ellipse", "rectangle"))
+    cable_filter_iters: int = P(0, INT, "Iterations of the cable-removal erosion (0 = off)",
+        EXTRACT, minimum=0)
+    tracking_model_init: str = P("raw", STR, "Initialisation of the cable tracking model", EXTRACT,
+        choices=("raw", "min", "med"),
+        no_effect="the EM cable tracker is not implemented in this version")
+    tracking_model_segment: bool = P(True, BOOL, "Tracking model: keep only the largest region",
+        EXTRACT, no_effect="the EM cable tracker is not implemented in this version")
+    tracking_model_ll_clip: float = P(-100.0, FLOAT, "Tracking model: log-likelihood floor",
+        EXTRACT, no_effect="the EM cable tracker is not implemented in this version")
+    tracking_model_mask_threshold: float = P(-16.0, FLOAT,
+        "Tracking model: log-likelihood threshold of the mask", EXTRACT,
+        no_effect="the EM cable tracker is not implemented in this version")
+    tracking_model_ll_threshold: float = P(-100.0, FLOAT,
+        "Tracking model: log-likelihood threshold of segmentation", EXTRACT,
+        no_effect="the EM cable tracker is not implemented in this version")
+    use_tracking_model: bool = P(False, BOOL, "Use the EM cable tracking model", EXTRACT,
+        no_effect="the EM cable tracker is not implemented in this version; "
+        "extraction uses the image features")
+    use_cc: bool = P(True, BOOL, "Keep only the mouse's connected component in the mask", EXTRACT)
+    widen_radius: int = P(0, INT, "Graduated walls: radius adjustment (px)", EXTRACT,
+        no_effect="graduated walls are not implemented in this version")
+    graduate_walls: bool = P(False, BOOL, "Model sloped bucket walls in the background", EXTRACT,
+        no_effect="graduated walls are not implemented in this version")
+    flip_classifier_smoothing: int = P(51, INT,
+        "Median window (frames) over flip-classifier probabilities", EXTRACT, minimum=1,
+        odd=True)
+    flip_classifier: str | None = P(None, OPT_STR,
+        "Flip classifier (.npz, or legacy .pkl); without one the heading is resolved "
+        "without training", EXTRACT)
+    compute_raw_scalars: bool = P(False, FLAG,
+        "Compute scalars from the unfiltered instead of the filtered crops", EXTRACT)
+    detected_true_depth: str = P("auto", STR,
+        "Floor depth (mm): 'auto' = median background in the ROI, else a number", EXTRACT)
+    max_height: int = P(120, INT, "Heights above this (mm) are ignored", EXTRACT, minimum=0)
+    min_height: int = P(10, INT, "Heights below this (mm) are ignored", EXTRACT, minimum=0)
+    num_frames: int | None = P(None, OPT_INT, "Extract only the first N frames (all if unset)",
+        EXTRACT, "-n", minimum=1)
+    crop_size: tuple[int, int] = P((80, 80), INT_PAIR, "Size of the egocentric crop (px, square)",
+        EXTRACT, "-c", minimum=8)
     # ---- this implementation ----
-    P("workers", 0, INT, "Worker processes for per-frame work and the preview (0 = all "
-      "cores; 1 = no worker processes)", ENGINE, minimum=0),
-    P("seed", 0, INT, "Seed of the random floor-plane search (RANSAC)", ENGINE, minimum=0),
+    workers: int = P(0, INT, "Worker processes for per-frame work and the preview (0 = all "
+        "cores; 1 = no worker processes)", ENGINE, minimum=0)
+    seed: int = P(0, INT, "Seed of the random floor-plane search (RANSAC)", ENGINE, minimum=0)
     # ---- batch-extract only ----
-    P("extensions", [".dat"], STR_LIST, "Depth-file extensions to search for", BATCH),
-    P("skip_checks", False, FLAG,
-      "Include sessions even if complete or lacking metadata.json", BATCH),
-    P("extract_out_script", "extract_out.sh", STR,
-      "SLURM: file (in the input folder) that receives the submission commands", BATCH),
-    P("prefix", "", STR, "SLURM: command run before moseq2-extract (e.g. env activation)",
-      BATCH),
-    P("ncpus", 1, INT, "SLURM: cores per job", BATCH, minimum=0),
-    P("memory", "5GB", STR, "SLURM: memory per job", BATCH),
-    P("wall_time", "3:00:00", STR, "SLURM: wall time per job", BATCH),
-    P("partition", "short", STR, "SLURM: partition", BATCH),
-    P("get_cmd", True, FLAG, "Print the list of commands", BATCH),
-    P("run_cmd", False, FLAG, "Submit the commands", BATCH),
-    P("scheduler_address", None, OPT_STR, "Attach to a running Dask scheduler", BATCH),
-    P("local_workers", 0, INT, "Sessions run at once on the local cluster (0 = auto)", BATCH,
-      minimum=0),
-    P("slurm_submit", "dask", STR,
-      "SLURM: 'dask' runs the sessions as dask-jobqueue jobs and waits for them; 'script' "
-      "writes sbatch commands to --extract-out-script (submitted with --run-cmd)", BATCH,
-      choices=("dask", "script")),
-    P("job_extra_directives", [], STR_LIST,
-      "SLURM: extra #SBATCH directives per job, e.g. --job-extra-directives=--qos=long",
-      BATCH),
-    P("slurm_jobs", 0, INT, "SLURM (dask): jobs requested at once (0 = one per session)",
-      BATCH, minimum=0),
-    P("slurm_log_directory", None, OPT_STR, "SLURM (dask): folder for the jobs' log files",
-      BATCH),
-)
+    extensions: list[str] = P([".dat"], STR_LIST, "Depth-file extensions to search for", BATCH)
+    skip_checks: bool = P(False, FLAG,
+        "Include sessions even if complete or lacking metadata.json", BATCH)
+    extract_out_script: str = P("extract_out.sh", STR,
+        "SLURM: file (in the input folder) that receives the submission commands", BATCH)
+    prefix: str = P("", STR, "SLURM: command run before moseq2-extract (e.g. env activation)",
+        BATCH)
+    ncpus: int = P(1, INT, "SLURM: cores per job", BATCH, minimum=0)
+    memory: str = P("5GB", STR, "SLURM: memory per job", BATCH)
+    wall_time: str = P("3:00:00", STR, "SLURM: wall time per job", BATCH)
+    partition: str = P("short", STR, "SLURM: partition", BATCH)
+    get_cmd: bool = P(True, FLAG, "Print the list of commands", BATCH)
+    run_cmd: bool = P(False, FLAG, "Submit the commands", BATCH)
+    scheduler_address: str | None = P(None, OPT_STR, "Attach to a running Dask scheduler", BATCH)
+    local_workers: int = P(0, INT, "Sessions run at once on the local cluster (0 = auto)", BATCH,
+        minimum=0)
+    slurm_submit: str = P("dask", STR,
+        "SLURM: 'dask' runs the sessions as dask-jobqueue jobs and waits for them; 'script' "
+        "writes sbatch commands to --extract-out-script (submitted with --run-cmd)", BATCH,
+        choices=("dask", "script"))
+    job_extra_directives: list[str] = P([], STR_LIST,
+        "SLURM: extra #SBATCH directives per job, e.g. --job-extra-directives=--qos=long",
+        BATCH)
+    slurm_jobs: int = P(0, INT, "SLURM (dask): jobs requested at once (0 = one per session)",
+        BATCH, minimum=0)
+    slurm_log_directory: str | None = P(None, OPT_STR,
+        "SLURM (dask): folder for the jobs' log files", BATCH)
+    # ---- keys honoured in config files although they are not options (spec 2) ----
+    session_config_path: Any = X(None)
+    frame_stride: int = X(500, INT)
+    med_scale: int = X(5, INT)
+    iters: int = X(1000, INT)
+    in_ratio: float = X(0.1, FLOAT)
+    mask_threshold: Any = X(-20)
+    iters_min: Any = X(0)
+    tracking_ll_threshold: Any = X(-100)
+    rho_mean: Any = X(0)
+    rho_cov: Any = X(0)
+    x_bg_offset: Any = X(-2)
+    y_bg_offset: Any = X(2)
+    bg_threshold: Any = X(None)
+    floor_slant: Any = X(False)
+    finfo: Any = X(None)
+    true_depth: Any = X(None)
+    timestamps: Any = X(None)
+    tar: Any = X(None)
+
+    def __post_init__(self) -> None:
+        for name, param in _VALIDATED.items():
+            object.__setattr__(self, name, coerce(param, getattr(self, name)))
+        lo, hi = self.bg_roi_depth_range
+        if lo >= hi:
+            raise ConfigError(f"bg_roi_depth_range: lower bound must be below upper, "
+                              f"got {self.bg_roi_depth_range}")
+        if self.min_height >= self.max_height:
+            raise ConfigError(f"min_height ({self.min_height}) must be below "
+                              f"max_height ({self.max_height})")
+        if self.crop_size[0] != self.crop_size[1]:
+            raise ConfigError(f"crop_size must be square, got {self.crop_size}")
+
+    # -- mapping access (config files, the h5 parameters, code written for dicts) --------
+    def __getitem__(self, key: str) -> Any:
+        if key not in _FIELD_INDEX:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(KEYS)
+
+    def __len__(self) -> int:
+        return len(KEYS)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` validated and applied."""
+        return make_config({**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every key and value, in declaration order."""
+        return {key: getattr(self, key) for key in KEYS}
+
+
+#: Every key of a :class:`Config`, in declaration order (parameters, then extras).
+KEYS: tuple[str, ...] = tuple(f.name for f in fields(Config))
+_FIELD_INDEX = frozenset(KEYS)
+
+#: The parameter schema, in declaration order (the key is the field's name).
+PARAMS: tuple[Param, ...] = tuple(
+    replace(f.metadata["param"], key=f.name) for f in fields(Config) if "param" in f.metadata)
 
 PARAM_BY_KEY: dict[str, Param] = {p.key: p for p in PARAMS}
 
 # Keys honoured in config files although they are not CLI options (spec section 2).
-EXTRA_KEYS: dict[str, Any] = {
-    "session_config_path": None,
-    "frame_stride": 500,
-    "med_scale": 5,
-    "iters": 1000,
-    "in_ratio": 0.1,
-    "mask_threshold": -20,
-    "iters_min": 0,
-    "tracking_ll_threshold": -100,
-    "rho_mean": 0,
-    "rho_cov": 0,
-    "x_bg_offset": -2,
-    "y_bg_offset": 2,
-    "bg_threshold": None,
-    "floor_slant": False,
-    "finfo": None,
-    "true_depth": None,
-    "timestamps": None,
-    "tar": None,
-}
+EXTRA_KEYS: dict[str, Any] = {f.name: f.default for f in fields(Config) if "extra" in f.metadata}
+
+# what Config.__post_init__ validates: every parameter, and the extras with a kind
+_VALIDATED: dict[str, Param] = {
+    **PARAM_BY_KEY,
+    **{f.name: replace(f.metadata["kind"], key=f.name) for f in fields(Config)
+       if f.metadata.get("kind") is not None}}
 
 AZURE_OVERRIDES: dict[str, Any] = {
     "bg_roi_depth_range": (550.0, 650.0),
@@ -406,42 +485,6 @@ def suggest(key: str, known: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-class Config(Mapping):
-    """Validated parameters of one run: attribute and mapping access, read-only.
-
-    Build it with :func:`make_config`.  ``extras`` holds the honoured non-option keys
-    (``frame_stride``, ``iters``, ...).
-    """
-
-    def __init__(self, values: Mapping[str, Any]):
-        self._values = dict(values)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._values[key]
-
-    def __iter__(self):
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __getattr__(self, key: str) -> Any:
-        try:
-            return self.__dict__["_values"][key]
-        except KeyError:
-            raise AttributeError(key) from None
-
-    def replace(self, **changes: Any) -> Config:
-        """A copy with ``changes`` validated and applied."""
-        return make_config(dict(self._values, **changes))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self._values)
-
-    def __repr__(self) -> str:
-        return f"Config({self._values!r})"
-
-
 def defaults(groups: Iterable[str] | None = None) -> dict[str, Any]:
     """Default value of every parameter (of ``groups``) plus the honoured extra keys."""
     params = PARAMS if groups is None else params_for(*groups)
@@ -452,47 +495,33 @@ def defaults(groups: Iterable[str] | None = None) -> dict[str, Any]:
     return values
 
 
-def make_config(
-    values: Mapping[str, Any] | None = None, *, strict: bool = True, source: str = "config"
-) -> Config:
+def make_config(values: Mapping[str, Any] | None = None, *, source: str = "config") -> Config:
     """Validate ``values`` over the defaults.
 
     Parameters
     ----------
     values : mapping
         Parameter values by config key; unspecified keys take their defaults.
-    strict : bool
-        Unknown keys raise :class:`ConfigError` with a did-you-mean hint; otherwise they are
-        kept verbatim.
     source : str
         Name used in error messages (e.g. the config file path).
+
+    Raises
+    ------
+    ConfigError
+        ``<source>: <key>: expected ..., got ...``; an unknown key gets a did-you-mean hint.
     """
-    out = defaults()
-    for key, value in (values or {}).items():
-        if key in PARAM_BY_KEY:
-            try:
-                out[key] = coerce(PARAM_BY_KEY[key], value)
-            except ConfigError as err:
-                raise ConfigError(f"{source}: {err}") from None
-        elif key in EXTRA_KEYS:
-            out[key] = value
-        elif strict:
-            hint = suggest(key, list(PARAM_BY_KEY) + list(EXTRA_KEYS))
+    values = dict(values or {})
+    for key in values:
+        if key not in _FIELD_INDEX:
+            hint = suggest(key, KEYS)
             raise ConfigError(f"{source}: unknown parameter {key!r}{hint}")
-        else:
-            out[key] = value
-    if out["bg_roi_depth_range"][0] >= out["bg_roi_depth_range"][1]:
-        raise ConfigError(f"{source}: bg_roi_depth_range: lower bound must be below upper, "
-                          f"got {out['bg_roi_depth_range']}")
-    if out["min_height"] >= out["max_height"]:
-        raise ConfigError(f"{source}: min_height ({out['min_height']}) must be below "
-                          f"max_height ({out['max_height']})")
-    if out["crop_size"][0] != out["crop_size"][1]:
-        raise ConfigError(f"{source}: crop_size must be square, got {out['crop_size']}")
-    return Config(out)
+    try:
+        return Config(**values)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read a config YAML (anchors and aliases allowed) into a plain dict.
 
     Raises

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import config as cfg
 from .batch.discovery import find_sessions, load_found_session_paths
-from .config import dump_yaml, read_config_file
+from .config import read_config_file
 from .helpers.extract import run_local_extract, run_slurm_extract
 from .helpers.wrappers import (
     aggregate_extract_results_wrapper,
@@ -25,6 +25,7 @@ from .helpers.wrappers import (
     generate_index_wrapper,
     get_roi_wrapper,
 )
+from .paths import write_yaml_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +44,6 @@ __all__ = [
 # generate_config_command's Azure changes (not crop_size nor camera_type, unlike the CLI)
 _GUI_AZURE = {"bg_roi_depth_range": [550.0, 650.0], "spatial_filter_size": [5],
               "tail_filter_size": [15, 15]}
-
-
-def _write_yaml(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(dump_yaml(data))
-    tmp.replace(path)
 
 
 def generate_config_command(output_file: str | os.PathLike, camera_type: str = "k2") -> str:
@@ -71,7 +66,7 @@ def generate_config_command(output_file: str | os.PathLike, camera_type: str = "
     data = cfg.generate_config_dict("k2")
     if camera_type == "azure":
         data.update(_GUI_AZURE)
-    _write_yaml(path, data)
+    write_yaml_atomic(path, data)
     return "Configuration file has been successfully generated."
 
 
@@ -258,7 +253,7 @@ def find_roi_command(input_dir: str | os.PathLike, config_file: str | os.PathLik
     get_roi_wrapper(path, work, output_dir=path.parent / "proc")
     for key in ("bg_roi_depth_range", "pixel_format", "movie_dtype"):
         data[key] = work[key]
-    _write_yaml(Path(config_file), data)
+    write_yaml_atomic(Path(config_file), data)
     files = sorted(str(p) for p in (path.parent / "proc").glob("*.tiff"))
     images = [read_image(p) for p in files]
     return images, files

@@ -147,3 +147,27 @@ def test_video_and_archive_inputs_in_parallel(session_factory, tmp_path, fmt):
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     assert seq.movie_path.read_bytes() == par.movie_path.read_bytes()
+
+
+def test_outputs_follow_the_umask(session_factory, tmp_path):
+    """Every output file is created by the process (never mkstemp's 0600): under umask 022
+    the results, pictures and aggregated copies are -rw-r--r--."""
+    import os
+    import stat
+
+    from moseq2_extract.batch.aggregate import aggregate_results
+
+    depth = session_factory("dat", n_frames=60, seed=8)
+    old = os.umask(0o022)
+    try:
+        out = extract_session(depth, make_config({"workers": 2}),
+                              output_dir=tmp_path / "s1" / "proc")
+        index = aggregate_results(tmp_path / "s1", output_dir=tmp_path / "agg")
+    finally:
+        os.umask(old)
+    written = [*out.output_dir.iterdir(), *(tmp_path / "agg").iterdir(), index]
+    assert {p.name for p in written} >= {"results_00.yaml", "results_00.h5", "results_00.mp4",
+                                         "bground.tiff", "roi_00.tiff", "roi_overview.png"}
+    assert any(p.suffix == ".h5" for p in (tmp_path / "agg").iterdir())
+    modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written}
+    assert set(modes.values()) == {"0o644"}, modes

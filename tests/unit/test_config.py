@@ -39,10 +39,10 @@ def test_invalid_values_name_the_key(key, value, match):
 
 
 def test_generated_config_loads_back(tmp_path):
-    from moseq2_extract.cli.options import write_config_file
+    from moseq2_extract.paths import write_yaml_atomic
 
     path = tmp_path / "config.yaml"
-    write_config_file(path, generate_config_dict("azure"))
+    write_yaml_atomic(path, generate_config_dict("azure"))
     data = read_config_file(path)
     assert data["crop_size"] == [120, 120] and data["camera_type"] == "azure"
     c = make_config(data)
@@ -71,7 +71,7 @@ def test_every_param_has_help_and_valid_default():
 def test_config_written_by_reference_tool_loads():
     from pathlib import Path
 
-    path = Path(__file__).parents[2] / "data" / "reference_config.yaml"
+    path = Path(__file__).parents[1] / "data" / "reference_config.yaml"
     data = read_config_file(path)
     c = make_config(data)
     assert set(generate_config_dict()) - set(data) == {"seed", "workers"}

@@ -12,7 +12,6 @@ the missing copies and leaves finished ones alone.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -25,7 +24,8 @@ import h5py
 import numpy as np
 
 from ..errors import InputFileError
-from ..output.status import read_status, write_yaml_atomic
+from ..output.status import read_status
+from ..paths import atomic_path, copy_atomic, write_yaml_atomic
 from .discovery import h5_metadata, recursive_find_h5s
 from .index import write_index_for_dir
 
@@ -238,17 +238,6 @@ def build_manifest(loaded: Iterable[tuple[dict, str]], format: str = DEFAULT_FOR
     return manifest
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.partial")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
 def _copy_uuid(yaml_path: Path) -> str | None:
     try:
         return read_status(yaml_path).get("uuid")
@@ -319,8 +308,7 @@ def copy_manifest_results(manifest: Mapping[str, Mapping[str, Any]],
         if done:
             logger.info("%s: already aggregated as %s", src, dst_h5)
             continue
-        tmp = dst_h5.with_name(f".{dst_h5.name}.partial")
-        try:
+        with atomic_path(dst_h5) as tmp:
             shutil.copyfile(src, tmp)
             extra = entry.get("additional_metadata") or {}
             if extra:
@@ -332,14 +320,9 @@ def copy_manifest_results(manifest: Mapping[str, Mapping[str, Any]],
                         g = f.require_group(path)
                         for key, value in arrays.items():
                             g.create_dataset(key, data=np.asarray(value))
-            os.replace(tmp, dst_h5)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
         mp4 = src.with_suffix(".mp4")
         if mp4.is_file():
-            _copy_atomic(mp4, out_dir / f"{name}.mp4")
+            copy_atomic(mp4, out_dir / f"{name}.mp4")
         write_yaml_atomic(dst_yaml, entry["yaml_dict"])
         written.append(dst_yaml)
     return written

@@ -2,7 +2,7 @@
 
 A session is a depth file -- ``*.dat``, ``*.avi``, ``*.mkv`` (by extension) or a
 ``session_<digits>.tar.gz`` / ``.tgz`` archive (by pattern) -- and its results live in
-:func:`moseq2_extract.pipeline.session.resolve_output_dir` of it.  A session counts as *complete*
+:func:`moseq2_extract.paths.resolve_output_dir` of it.  A session counts as *complete*
 only when its status file ``results_XX.yaml`` says ``complete: true`` **and** the
 ``results_XX.h5`` beside it exists: the extraction writes the h5 and mp4 under temporary
 names, renames them, and writes the completed status last, so a run killed at any moment
@@ -31,6 +31,7 @@ import h5py
 from ..errors import ConfigError
 from ..output.h5layout import read_group
 from ..output.status import is_complete, read_status_or_skip
+from ..paths import ResultsPaths, archive_stem, is_archive, resolve_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -114,13 +115,6 @@ def is_depth_file_name(name: str, extensions: Sequence[str] = (".dat",), *,
     return any(lower.endswith(ext) for ext in extensions)
 
 
-def _archive_stem(name: str) -> str | None:
-    for suffix in (".tar.gz", ".tgz"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return None
-
-
 @dataclass(frozen=True)
 class FoundSession:
     """One discovered recording.
@@ -163,10 +157,7 @@ class FoundSession:
 
 
 def _kind(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith((".tar.gz", ".tgz")):
-        return "tar"
-    return name.rsplit(".", 1)[-1]
+    return "tar" if is_archive(path) else path.name.lower().rsplit(".", 1)[-1]
 
 
 def session_status(yaml_path: str | os.PathLike, h5_path: str | os.PathLike) -> str:
@@ -186,14 +177,12 @@ def describe_session(depth_file: str | os.PathLike, *, output_dir: str | os.Path
     Paths are made absolute, so jobs do not depend on the working directory of the
     process that runs them.
     """
-    from ..pipeline.session import resolve_output_dir
-
     depth_file = Path(os.path.abspath(depth_file))
     out = Path(os.path.abspath(resolve_output_dir(depth_file, output_dir)))
-    stem = f"results_{int(bg_roi_index):02d}"
-    yaml_path, h5_path = out / f"{stem}.yaml", out / f"{stem}.h5"
+    results = ResultsPaths.of(out, bg_roi_index)
+    yaml_path, h5_path = results.yaml, results.h5
     kind = _kind(depth_file)
-    archive = _archive_stem(depth_file.name)
+    archive = archive_stem(depth_file.name)
     if archive is not None:
         name, has_meta = archive, True
     else:
@@ -318,7 +307,7 @@ def recursive_find_unextracted_dirs(
             if skip_checks:
                 out.append(str(path))
                 continue
-            stem = _archive_stem(name)
+            stem = archive_stem(name)
             base = Path(dirpath) / stem if stem is not None else Path(dirpath)
             status = base / yaml_path
             h5 = status.with_suffix(".h5")

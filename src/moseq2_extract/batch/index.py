@@ -22,7 +22,8 @@ import h5py
 
 from ..errors import InputFileError
 from ..output.h5layout import read_group
-from ..output.status import read_status_or_skip, write_yaml_atomic
+from ..output.status import read_status_or_skip
+from ..paths import write_yaml_atomic
 from .discovery import h5_metadata, recursive_find_h5s
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def build_index_dict(files_to_use: Iterable[tuple[str, str, Mapping[str, Any]]]
         ``{"files": [...], "pca_path": ""}``.
     """
     files = []
-    seen: set[str] = set()
+    seen: set[str | None] = set()
     for i, (h5, yml, data) in enumerate(files_to_use):
         uid = data.get("uuid")
         if uid in seen:

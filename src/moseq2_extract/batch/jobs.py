@@ -27,8 +27,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..config import EXTRA_KEYS, PARAM_BY_KEY, Config, dump_yaml, make_config, read_config_file
+from ..config import EXTRA_KEYS, PARAM_BY_KEY, Config, make_config, read_config_file
 from ..errors import ExtractionError
+from ..paths import write_text_atomic, write_yaml_atomic
 from .discovery import COMPLETE, FoundSession, describe_session
 
 logger = logging.getLogger(__name__)
@@ -285,12 +286,12 @@ def run_job(job: ExtractJob, *, progress=None) -> JobResult:
     try:
         config = make_config(job.config, source=job.input_file)
         session = describe_session(job.input_file, output_dir=job.output_dir or
-                                   config.output_dir, bg_roi_index=int(config.bg_roi_index))
+                                   config.output_dir, bg_roi_index=config.bg_roi_index)
         result.output_dir = str(session.output_dir)
         with session_lock(session.output_dir, session.yaml_path.stem):
             if job.skip_if_complete and describe_session(
                     job.input_file, output_dir=session.output_dir,
-                    bg_roi_index=int(config.bg_roi_index)).status == COMPLETE:
+                    bg_roi_index=config.bg_roi_index).status == COMPLETE:
                 result.status, result.error = SKIPPED, "already complete"
             else:
                 outcome = extract_session(job.input_file, config,
@@ -389,9 +390,7 @@ def write_sbatch_script(jobs: Sequence[ExtractJob], script_path: str | os.PathLi
         keep = {k: v for k, v in job.config.items()
                 if k in PARAM_BY_KEY and k not in ("output_dir", "output_file", "config_file")}
         keep["workers"] = max(1, int(config.get("ncpus") or 1))
-        tmp = cfg_path.with_name(".config.yaml.partial")
-        tmp.write_text(dump_yaml(keep))
-        tmp.replace(cfg_path)
+        write_yaml_atomic(cfg_path, keep)
         lines.append(sbatch_command(
             str(Path(job.input_file).resolve()), str(cfg_path), str(out),
             ncpus=int(config.get("ncpus") or 1), memory=str(config.get("memory", "5GB")),
@@ -401,7 +400,5 @@ def write_sbatch_script(jobs: Sequence[ExtractJob], script_path: str | os.PathLi
             extra=[f"--{d.lstrip('-')}" if not d.startswith("-") else d
                    for d in config.get("job_extra_directives") or []]))
     script = Path(script_path)
-    tmp = script.with_name(f".{script.name}.partial")
-    tmp.write_text("".join(f"{line}\n" for line in lines))
-    tmp.replace(script)
+    write_text_atomic(script, "".join(f"{line}\n" for line in lines))
     return script, lines

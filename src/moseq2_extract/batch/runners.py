@@ -21,6 +21,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import ConfigError, ExtractionError
+from ..pipeline.plan import available_cores
 from .jobs import FAILED, ExtractJob, JobResult, die_with_parent, run_job
 
 logger = logging.getLogger(__name__)
@@ -55,13 +56,6 @@ def _available_memory() -> int | None:
         return None
 
 
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def plan_local_cluster(n_jobs: int, *, requested: int = 0, cores: int | None = None,
                        memory: int | None = None, session_memory: float = SESSION_MEMORY
                        ) -> tuple[int, int]:
@@ -86,7 +80,7 @@ def plan_local_cluster(n_jobs: int, *, requested: int = 0, cores: int | None = N
         Workers (one extraction each, never more than ``n_jobs``) and the extraction's
         ``workers`` threads, so that workers x threads is about the core count.
     """
-    cores = cores or _cores()
+    cores = cores or available_cores()
     if requested > 0:
         n = requested
     else:
@@ -146,7 +140,7 @@ class _DaskRunner(abc.ABC):
     task: Callable[[ExtractJob], JobResult] = staticmethod(run_job)
 
     _client_obj = None  # the distributed.Client, once connected
-    _cluster = None  # a cluster this runner started (None when attached to one)
+    _cluster: Any = None  # a cluster this runner started (None when attached to one)
 
     @abc.abstractmethod
     def _client(self):

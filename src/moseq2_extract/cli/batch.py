@@ -18,16 +18,11 @@ import click
 
 from .. import config as cfg
 from ..errors import ExtractionError
-from .options import merged_config, schema_options
+from .options import fail, merged_config, schema_options
 
 BATCH_GROUPS = (cfg.ROI, cfg.VIDEO, cfg.EXTRACT, cfg.ENGINE, cfg.BATCH)
 # batch-extract binds -c to --ncpus (spec 1.0), so --crop-size has no short flag there
 BATCH_SHORTS = {"crop_size": None, "ncpus": "-c"}
-
-
-def _fail(err: Exception, code: int = 1) -> None:
-    click.echo(f"Error: {err}", err=True)
-    sys.exit(code)
 
 
 def _quiet_dask() -> None:
@@ -63,10 +58,10 @@ def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
     config = merged_config(ctx, values)
     try:
         sessions = find_sessions(input_folder, config.extensions, output_dir=config.output_dir,
-                                 bg_roi_index=int(config.bg_roi_index))
+                                 bg_roi_index=config.bg_roi_index)
         jobs, skipped = plan_jobs(sessions, config)
     except ExtractionError as err:
-        _fail(err, 2)
+        fail(err, code=2)
     click.echo(f"Found {len(sessions)} session(s) under {input_folder}: {len(jobs)} to "
                f"extract, {len(skipped)} skipped")
     if not jobs:
@@ -87,18 +82,18 @@ def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
                 proc = subprocess.run(line, shell=True, check=False)  # noqa: S602 - user's own
                 failed += proc.returncode != 0
             if failed:
-                _fail(RuntimeError(f"{failed} of {len(lines)} submission(s) failed"))
+                fail(RuntimeError(f"{failed} of {len(lines)} submission(s) failed"))
         return
     if config.cluster_type == "slurm" and not config.scheduler_address \
             and shutil.which("sbatch") is None:
-        _fail(click.UsageError("--cluster-type slurm: sbatch is not on PATH (use "
-                               "--slurm-submit script to only write the commands)"), 2)
+        fail(click.UsageError("--cluster-type slurm: sbatch is not on PATH (use "
+                               "--slurm-submit script to only write the commands)"), code=2)
 
     _quiet_dask()
     try:
         runner = make_runner(config, len(jobs))
     except ExtractionError as err:
-        _fail(err, 2)
+        fail(err, code=2)
     click.echo(f"Running on {runner.describe()}")
     total = len(jobs)
     done = [0]
@@ -114,7 +109,7 @@ def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
     try:
         results = runner.run(jobs, on_result=report)
     except ExtractionError as err:
-        _fail(err)
+        fail(err)
     ordered = sorted(skipped + results, key=lambda r: r.input_file)
     click.echo("")
     click.echo(summary_table(ordered, root=input_folder))
@@ -149,7 +144,7 @@ def aggregate_results(input_dir: str | None, format_: str, output_dir: str | Non
         index = run(input_dir, format=format_, output_dir=output_dir,
                     mouse_threshold=mouse_threshold)
     except ExtractionError as err:
-        _fail(err)
+        fail(err)
     n = len(list(Path(output_dir).glob("*.h5")))
     click.echo(f"Aggregated {n} session(s) into {output_dir}; index: {index}")
 
@@ -167,7 +162,7 @@ def generate_index(input_dir: str | None, output_file: str | None) -> None:
     try:
         path = run(input_dir, output_file)
     except ExtractionError as err:
-        _fail(err)
+        fail(err)
     click.echo(f"Index file: {path} was successfully generated.")
 
 
@@ -182,7 +177,7 @@ def agg_to_index(input_dir: str | None) -> None:
     try:
         path = index_from_aggregate(input_dir)
     except ExtractionError as err:
-        _fail(err)
+        fail(err)
     click.echo(f"Index file: {path} was successfully generated.")
 
 
@@ -234,7 +229,7 @@ def convert_raw_to_avi(input_file: str, output_file: str | None, chunk_size: int
         out = convert_to_avi(input_file, output_file, chunk_size=chunk_size, fps=fps,
                              delete=delete, threads=threads, mapping=_mapping(mapping))
     except ExtractionError as err:
-        _fail(err)
+        fail(err)
     click.echo(f"Wrote {out} (verified identical to the input)"
                + ("; input deleted" if delete else ""))
 
@@ -262,7 +257,7 @@ def copy_slice(input_file: str, output_file: str | None, copy_slice: tuple[int, 
                            chunk_size=chunk_size, fps=fps, threads=threads,
                            mapping=_mapping(mapping), delete=delete)
     except ExtractionError as err:
-        _fail(err)
+        fail(err)
     click.echo(f"Wrote frames {copy_slice[0]}-{copy_slice[1]} to {path} (verified)"
                + ("; input deleted" if delete else ""))
 

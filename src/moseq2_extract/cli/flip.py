@@ -6,21 +6,14 @@ Registered on the main ``moseq2-extract`` group by :func:`register`.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
 
 from ..errors import ExtractionError
+from .options import fail
 
 _CWD = os.getcwd()  # the original's --output-dir default: the directory at start-up
-
-
-def _fail(message: str, *extra: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    for line in extra:
-        click.echo(line, err=True)
-    sys.exit(1)
 
 
 @click.command("download-flip-file",
@@ -40,9 +33,9 @@ def download_flip_file(config_file: str, output_dir: str) -> None:
     try:
         path = download_flip_file(config_file, output_dir, choose=choose)
     except FlipDownloadError as err:
-        _fail(str(err), err.alternatives)
+        fail(str(err), err.alternatives)
     except ExtractionError as err:
-        _fail(str(err), "Choices:", flip_menu())
+        fail(str(err), "Choices:", flip_menu())
     click.echo(f"Successfully downloaded flip file to {path}")
     click.echo(f"Updated {config_file}: flip_classifier = {path}")
 
@@ -82,7 +75,7 @@ def train_flip_classifier(inputs: tuple[str, ...], output_file: str, labels_file
             max_frames=max_frames, holdout=holdout, params=params, seed=seed,
             progress=lambda msg: click.echo(msg, err=True))
     except ExtractionError as err:
-        _fail(str(err))
+        fail(str(err))
     click.echo(f"Trained on {report.n_train} frames from {report.n_sessions} session(s)"
                + (f" ({report.n_hand} hand-labelled)" if report.n_hand else ""))
     if report.n_holdout:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .. import __version__
 from .. import config as cfg
 from ..errors import ExtractionError
-from .options import merged_config, schema_options, write_config_file
+from ..paths import write_yaml_atomic
+from .options import fail, merged_config, schema_options
 
 EXTRACT_GROUPS = (cfg.ROI, cfg.VIDEO, cfg.EXTRACT, cfg.ENGINE)
 
@@ -20,7 +22,7 @@ class _TqdmProgress:
     """Renders the library's progress callback as a tqdm bar with frames/s."""
 
     def __init__(self, desc: str, enabled: bool = True):
-        self.bar = None
+        self.bar: Any = None
         self.desc = desc
         self.enabled = enabled
 
@@ -50,11 +52,6 @@ def _new_bar(**kwargs):
     return tqdm(**kwargs)
 
 
-def _fail(err: Exception) -> None:
-    click.echo(f"Error: {err}", err=True)
-    sys.exit(1)
-
-
 @click.group()
 @click.version_option(__version__, prog_name="moseq2-extract")
 @click.option("-v", "--verbose", is_flag=True, help="Show informational log messages")
@@ -70,7 +67,7 @@ def cli(verbose: bool) -> None:
 @click.option("--camera-type", default="k2", show_default=True,
               help="'azure' writes the Azure Kinect defaults; anything else the Kinect ones")
 def generate_config(output_file: str, camera_type: str) -> None:
-    write_config_file(Path(output_file), cfg.generate_config_dict(camera_type))
+    write_yaml_atomic(Path(output_file), cfg.generate_config_dict(camera_type))
     click.echo("Successfully generated config file in base directory.")
 
 
@@ -83,7 +80,7 @@ def generate_config(output_file: str, camera_type: str) -> None:
 def find_roi(ctx: click.Context, input_file: str, **values) -> None:
     from ..camera import detect_camera
     from ..io.session import load_session
-    from ..pipeline.session import resolve_output_dir
+    from ..paths import resolve_output_dir
     from ..roi.session import find_session_roi
 
     config = merged_config(ctx, values)
@@ -98,7 +95,7 @@ def find_roi(ctx: click.Context, input_file: str, **values) -> None:
             arena = find_session_roi(reader, config, out_dir, camera=camera,
                                      nframes=session.nframes)
     except ExtractionError as err:
-        _fail(err)
+        fail(err)
     click.echo(f"Floor at {arena.true_depth:.1f} mm, ROI of {int(arena.roi.sum())} px "
                f"(depth range {arena.depth_range[0]:g}-{arena.depth_range[1]:g} mm)")
     for path in arena.files:
@@ -133,7 +130,7 @@ def run_extract(input_file: str, config: cfg.Config, output_dir: str | None):
         outcome = extract_session(input_file, config, output_dir=output_dir, progress=bar)
     except ExtractionError as err:
         bar.close()
-        _fail(err)
+        fail(err)
     bar.close()
     return outcome
 
@@ -152,7 +149,7 @@ def demo(directory: str, frames: int, fmt: str, seed: int) -> None:
         report = run_demo(Path(directory), n_frames=frames, fmt=fmt, seed=seed,
                           progress=_TqdmProgress("demo"))
     except ExtractionError as err:
-        _fail(err)
+        fail(err)
     click.echo(report)
 
 

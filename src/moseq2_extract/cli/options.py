@@ -6,9 +6,9 @@ Only the CLI layer imports this module.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -124,9 +124,9 @@ def merged_config(ctx: click.Context, values: dict[str, Any]) -> cfg.Config:
         raise click.UsageError(str(err)) from None
 
 
-def write_config_file(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as config YAML atomically."""
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "w") as fh:
-        cfg.dump_yaml(data, fh)
-    tmp.replace(path)
+def fail(error: object, *extra: str, code: int = 1) -> NoReturn:
+    """End the command with ``Error: <error>`` (and ``extra`` lines) on stderr, exit ``code``."""
+    click.echo(f"Error: {error}", err=True)
+    for line in extra:
+        click.echo(line, err=True)
+    sys.exit(code)

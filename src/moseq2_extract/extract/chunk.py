@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..config import Config
 from ..roi.roi import make_strel
 from .crop import crop_rotate, crop_transform
 from .features import largest_blob
@@ -55,20 +56,20 @@ class ChunkParams:
     compute_raw_scalars: bool = False
 
     @classmethod
-    def from_config(cls, config) -> ChunkParams:
+    def from_config(cls, config: Config) -> ChunkParams:
         """Build from a :class:`moseq2_extract.config.Config`."""
         return cls(
             min_height=float(config.min_height),
             max_height=float(config.max_height),
-            frame_dtype=str(config.frame_dtype),
-            spatial_filter_size=tuple(int(k) for k in config.spatial_filter_size),
-            temporal_filter_size=tuple(int(k) for k in config.temporal_filter_size),
+            frame_dtype=config.frame_dtype,
+            spatial_filter_size=tuple(config.spatial_filter_size),
+            temporal_filter_size=tuple(config.temporal_filter_size),
             strel_tail=make_strel(config.tail_filter_shape, config.tail_filter_size),
-            tail_filter_iters=int(config.tail_filter_iters),
+            tail_filter_iters=config.tail_filter_iters,
             strel_cable=make_strel(config.cable_filter_shape, config.cable_filter_size),
-            cable_filter_iters=int(config.cable_filter_iters),
-            crop_size=int(config.crop_size[0]),
-            compute_raw_scalars=bool(config.compute_raw_scalars),
+            cable_filter_iters=config.cable_filter_iters,
+            crop_size=config.crop_size[0],
+            compute_raw_scalars=config.compute_raw_scalars,
         )
 
     @property
@@ -121,7 +122,8 @@ class FrameMeasures:
     def empty(cls, n: int, crop_size: int, dtype) -> FrameMeasures:
         """Measures of ``n`` frames without a mouse (NaN / 0), to be filled in place."""
         c = int(crop_size)
-        return cls(*(np.full(n, np.nan) for _ in range(5)), np.zeros(n), np.zeros(n),
+        return cls(np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan),
+                   np.full(n, np.nan), np.full(n, np.nan), np.zeros(n), np.zeros(n),
                    np.zeros((n, c, c), dtype), np.zeros((n, c, c), dtype),
                    np.zeros((n, c, c), bool))
 

@@ -117,8 +117,9 @@ def nonzero_rect(frame: np.ndarray) -> tuple[int, int, int, int]:
     ``(0, 0, 0, 0)`` when every pixel is zero.
     """
     if frame.dtype != np.uint8:
-        frame = cv2.compare(frame, 0, cv2.CMP_GT)
-    return cv2.boundingRect(frame)
+        frame = cv2.compare(frame, 0, cv2.CMP_GT)  # type: ignore[call-overload]
+    x, y, w, h = cv2.boundingRect(frame)
+    return x, y, w, h
 
 
 class WindowFilter:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import FlipClassifierError
+from ..paths import atomic_path
 
 ZIP_MAGIC = b"PK\x03\x04"
 
@@ -162,16 +164,15 @@ def load_flip_classifier(path: str | Path) -> ForestClassifier:
 def save_flip_classifier(path: str | Path, forest: ForestClassifier) -> Path:
     """Write ``forest`` in the ``.npz`` format (atomically)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial.npz")
     keys = np.array(list(forest.meta.keys()), dtype=str)
     values = np.array(list(forest.meta.values()), dtype=str)
-    np.savez(tmp, format_version=np.int64(1), n_trees=np.int64(forest.n_trees),
-             n_features=np.int64(forest.n_features_), n_classes=np.int64(forest.n_classes_),
-             n_outputs=np.int64(1), classes=forest.classes_, tree_offsets=forest.tree_offsets,
-             children_left=forest.children_left, children_right=forest.children_right,
-             feature=forest.feature, threshold=forest.threshold, value=forest.value,
-             meta_keys=keys, meta_values=values)
-    tmp.replace(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, format_version=np.int64(1), n_trees=np.int64(forest.n_trees),
+                 n_features=np.int64(forest.n_features_), n_classes=np.int64(forest.n_classes_),
+                 n_outputs=np.int64(1), classes=forest.classes_, tree_offsets=forest.tree_offsets,
+                 children_left=forest.children_left, children_right=forest.children_right,
+                 feature=forest.feature, threshold=forest.threshold, value=forest.value,
+                 meta_keys=keys, meta_values=values)
     return path
 
 
@@ -209,7 +210,7 @@ class FlipModel:
     path : str
     """
 
-    classifier: object
+    classifier: Any
     crop_size: int
     smoothing: int = 1
     path: str = ""
@@ -253,7 +254,7 @@ def load_flip_model(config) -> FlipModel | None:
         return None
     path = str(config.flip_classifier)
     clf = load_flip_classifier(path)
-    c = int(config.crop_size[0])
+    c = config.crop_size[0]
     n_features = classifier_features(clf)
     if n_features != c * c:
         side = int(round(n_features ** 0.5))

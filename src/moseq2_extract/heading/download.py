@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from ..config import dump_yaml, read_config_file
+from ..config import read_config_file
 from ..errors import ConfigError, ExtractionError, FlipClassifierError
+from ..paths import atomic_path, write_yaml_atomic
 from .classifier import load_flip_classifier
 
 logger = logging.getLogger(__name__)
@@ -58,8 +60,8 @@ def _ask(menu: str) -> str:
 
 
 def download_flip_file(
-    config_file: str | Path | None,
-    output_dir: str | Path | None,
+    config_file: str | os.PathLike | None,
+    output_dir: str | os.PathLike | None,
     selected_flip: int | None = None,
     *,
     choose: Callable[[str], str] | None = None,
@@ -107,33 +109,28 @@ def download_flip_file(
     out_dir = Path(output_dir) if output_dir not in (None, "") else Path.cwd()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / url.rsplit("/", 1)[-1]
-    tmp = path.with_name(f".{path.name}.partial")
     logger.info("downloading %s (%s) to %s", label, url, path)
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as fh:
-            while True:
-                block = response.read(1 << 20)
-                if not block:
-                    break
-                fh.write(block)
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as err:
-        tmp.unlink(missing_ok=True)
-        reason = getattr(err, "reason", None) or err
-        raise FlipDownloadError(f"cannot download the flip classifier from {url} "
-                                f"({reason}); no network access?") from None
-    try:
-        load_flip_classifier(tmp)
-    except FlipClassifierError:
-        tmp.unlink(missing_ok=True)
-        raise FlipDownloadError(f"the file downloaded from {url} is not a flip classifier"
-                                ) from None
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, \
+                    open(tmp, "wb") as fh:
+                shutil.copyfileobj(response, fh, 1 << 20)
+        except (urllib.error.URLError, TimeoutError, OSError, ValueError) as err:
+            reason = getattr(err, "reason", None) or err
+            raise FlipDownloadError(f"cannot download the flip classifier from {url} "
+                                    f"({reason}); no network access?") from None
+        try:
+            load_flip_classifier(tmp)
+        except FlipClassifierError:
+            raise FlipDownloadError(f"the file downloaded from {url} is not a flip "
+                                    "classifier") from None
     if config_file not in (None, ""):
         set_config_flip_classifier(config_file, path)
     return path
 
 
-def set_config_flip_classifier(config_file: str | Path, classifier: str | Path) -> bool:
+def set_config_flip_classifier(config_file: str | os.PathLike,
+                               classifier: str | os.PathLike) -> bool:
     """Set ``flip_classifier`` in a config YAML (other keys untouched); False on failure.
 
     Failures (missing or invalid file) are logged as warnings, not raised.
@@ -142,10 +139,7 @@ def set_config_flip_classifier(config_file: str | Path, classifier: str | Path) 
     try:
         data = read_config_file(config_file)
         data["flip_classifier"] = str(Path(classifier).resolve())
-        tmp = config_file.with_name(f".{config_file.name}.partial")
-        with open(tmp, "w") as fh:
-            dump_yaml(data, fh)
-        os.replace(tmp, config_file)
+        write_yaml_atomic(config_file, data)
     except (ConfigError, OSError) as err:
         logger.warning("could not set flip_classifier in %s: %s", config_file, err)
         return False

@@ -232,11 +232,10 @@ class HeightReference:
     quantile: float = 0.3
     bin_mm: float = 2.0
     n_bins: int = 128
-    _hist: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    _hist: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self._hist is None:
-            self._hist = np.zeros(self.n_bins, np.int32)
+        self._hist = np.zeros(self.n_bins, np.int32)
 
     def update(self, max_height: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Add a block of frames; return each frame's usual height (mm).
@@ -287,7 +286,7 @@ def _backward(back: float, ev: list, sw: list, first: int, last: int, out: list 
     """
     exp, log = math.exp, math.log
     for t in range(first, last, -1):
-        if out is not None:
+        if out is not None and fwd is not None:
             out[t - offset] = fwd[t] + back
         x = back + ev[t]
         p = sw[t]

@@ -32,6 +32,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -132,6 +133,11 @@ class TrainingReport:
     crop_size: int
 
 
+def _pair(value: Any) -> tuple[int, int]:
+    a, b = (int(k) for k in value)
+    return a, b
+
+
 def find_session_files(paths: Iterable[str | Path]) -> list[Path]:
     """Extracted ``.h5`` files named directly or found under folders, one per session.
 
@@ -185,9 +191,9 @@ def _session_filter(f: h5py.File) -> Callable[[np.ndarray], np.ndarray]:
     spatial = get("spatial_filter_size", [3])
     spatial = [int(k) for k in (spatial if isinstance(spatial, list) else [spatial])]
     tail = make_strel(str(get("tail_filter_shape", "ellipse")),
-                      tuple(int(k) for k in get("tail_filter_size", [9, 9])))
+                      _pair(get("tail_filter_size", [9, 9])))
     cable = make_strel(str(get("cable_filter_shape", "rectangle")),
-                       tuple(int(k) for k in get("cable_filter_size", [5, 5])))
+                       _pair(get("cable_filter_size", [5, 5])))
     tail_iters = int(get("tail_filter_iters", 1))
     cable_iters = int(get("cable_filter_iters", 0))
 
@@ -406,12 +412,12 @@ def jitter(crops: np.ndarray, rng: np.random.Generator, *, scale: tuple[float, f
 
     n, c, _ = crops.shape
     out = np.empty_like(crops)
-    factors = np.exp(rng.uniform(np.log(scale[0]), np.log(scale[1]), n))
-    turns = rng.uniform(-degrees, degrees, n)
-    moves = rng.uniform(-shift, shift, (n, 2))
+    factors = np.exp(np.asarray(rng.uniform(np.log(scale[0]), np.log(scale[1]), size=n)))
+    turns = np.asarray(rng.uniform(-degrees, degrees, size=n))
+    moves = np.asarray(rng.uniform(-shift, shift, size=(n, 2)))
     centre = ((c - 1) / 2, (c - 1) / 2)
     for i in range(n):
-        m = cv2.getRotationMatrix2D(centre, float(turns[i]), float(factors[i]))
+        m = np.asarray(cv2.getRotationMatrix2D(centre, float(turns[i]), float(factors[i])))
         m[:, 2] += moves[i]
         out[i] = cv2.warpAffine(crops[i], m, (c, c), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)

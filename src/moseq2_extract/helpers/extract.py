@@ -41,7 +41,7 @@ __all__ = [
 
 def write_extracted_chunk_to_h5(h5_file: h5py.File, results: Mapping[str, Any],
                                 config_data: Mapping[str, Any], scalars: Iterable[str],
-                                frame_range: Sequence[int], offset: int) -> None:
+                                frame_range: Iterable[int], offset: int) -> None:
     """Write one chunk's results into a file made by ``create_extract_h5``.
 
     ``results[...][offset:]`` go to the rows of ``frame_range[offset:]`` counted from the
@@ -50,13 +50,13 @@ def write_extracted_chunk_to_h5(h5_file: h5py.File, results: Mapping[str, Any],
     ``scalars/<name>`` and, when the file has the dataset (``create_extract_h5`` makes it
     when ``config_data['flip_classifier']`` is set), ``metadata/extraction/flips``.
     """
-    frame_range = np.asarray(list(frame_range), dtype=np.int64)[offset:]
-    if len(frame_range) == 0:
+    indices = np.asarray(list(frame_range), dtype=np.int64)[offset:]
+    if len(indices) == 0:
         return
     first = 0
     if "metadata/extraction/first_frame_idx" in h5_file:
         first = int(h5_file["metadata/extraction/first_frame_idx"][0])
-    rows = frame_range - first
+    rows = indices - first
     a, b = int(rows[0]), int(rows[-1]) + 1
     contiguous = b - a == len(rows)
     target: Any = slice(a, b) if contiguous else rows
@@ -174,7 +174,7 @@ def process_extract_batches(input_file: str | os.PathLike, config_data: Mapping[
     config = config_from_dict(config_data)
     scalars = list(scalars) if scalars is not None else list(SCALAR_NAMES)
     params = ChunkParams.from_config(config)
-    changes = {}
+    changes: dict[str, Any] = {}
     if str_els.get("strel_tail") is not None:
         changes["strel_tail"] = np.asarray(str_els["strel_tail"], dtype=np.uint8)
     if str_els.get("strel_min") is not None:
@@ -197,7 +197,7 @@ def process_extract_batches(input_file: str | os.PathLike, config_data: Mapping[
         movie = video_pipe
         if movie is None and output_mov_path is not None:
             movie = PreviewWriter(output_mov_path, fps=config.fps, box_shape=(y1 - y0, x1 - x0),
-                                  crop_size=int(config.crop_size[0]),
+                                  crop_size=config.crop_size[0],
                                   min_height=config.min_height, max_height=config.max_height)
 
         def emit(results) -> None:
@@ -236,7 +236,7 @@ def _jobs_for(paths: Iterable[str | os.PathLike], config_data: Mapping[str, Any]
               skip_extracted: bool) -> tuple[list[ExtractJob], list[JobResult]]:
     config = config_from_dict(config_data, skip_completed=bool(skip_extracted))
     sessions = [describe_session(p, output_dir=config.output_dir,
-                                 bg_roi_index=int(config.bg_roi_index)) for p in paths]
+                                 bg_roi_index=config.bg_roi_index) for p in paths]
     values = config.to_dict()
     values["session_config_path"] = config_data.get("session_config_path")
     return plan_jobs(sessions, values, skip_checks=True)

@@ -82,7 +82,7 @@ def get_roi_wrapper(input_file: str | os.PathLike, config_data: MutableMapping[s
     """
     from ..camera import detect_camera
     from ..io.session import load_session
-    from ..pipeline.session import resolve_output_dir
+    from ..paths import resolve_output_dir
     from ..roi.session import find_session_roi
 
     config = config_from_dict(config_data)

@@ -3,7 +3,7 @@
 Main entry points:
 
 * :func:`open_depth_video` -- a picklable reader for ``.dat`` / ``.avi`` / ``.mkv`` /
-  ``.tar.gz`` depth data (``read``, ``read_frames``, ``read_region``).
+  ``.tar.gz`` depth data (``read``, ``read_frames``).
 * :func:`load_session` -- depth file + metadata + timestamps, checked for consistency.
 * :class:`DepthVideoWriter` / :func:`write_depth_video` -- lossless FFV1 16-bit video.
 * :func:`load_timestamps`, :func:`load_metadata`, :func:`read_image` / :func:`write_image`.

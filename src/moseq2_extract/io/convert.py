@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, ExtractionError, InputFileError
+from ..paths import atomic_path, session_stem
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +50,7 @@ def _open(path: Path, mapping: str | int, threads: int):
 
 
 def _default_output(input_file: Path) -> Path:
-    name = input_file.name
-    for suffix in (".tar.gz", ".tgz"):
-        if name.lower().endswith(suffix):
-            return input_file.with_name(name[: -len(suffix)] + ".avi")
-    return input_file.with_suffix(".avi")
+    return input_file.with_name(session_stem(input_file) + ".avi")
 
 
 def _verify(source, copy_path: Path, start: int, stop: int, chunk_size: int,
@@ -143,31 +140,24 @@ def copy_frames(
         raise InputFileError(f"{src}: the output file is the input file")
     chunk_size = max(1, int(chunk_size))
     video = out.suffix.lower() in (".avi", ".mkv")
-    tmp = out.with_name(f".{out.stem}.converting{out.suffix}")
-    with _open(src, mapping, threads) as reader:
+    with _open(src, mapping, threads) as reader, \
+            atomic_path(out, keep_suffix=True) as tmp:
         start = max(0, int(frames[0]))
         stop = reader.nframes if frames[1] is None else min(int(frames[1]), reader.nframes)
         if stop <= start:
             raise InputFileError(f"{src}: no frames in [{start}, {stop}) (it has "
                                  f"{reader.nframes})")
         h, w = reader.frame_shape
-        try:
-            if video:
-                with DepthVideoWriter(tmp, width=w, height=h, fps=fps, threads=threads,
-                                      title="DEPTH") as writer:
-                    for a in range(start, stop, chunk_size):
-                        writer.write(reader.read(a, min(stop, a + chunk_size)))
-            else:
-                with open(tmp, "wb") as fh:
-                    for a in range(start, stop, chunk_size):
-                        reader.read(a, min(stop, a + chunk_size)).astype("<u2").tofile(fh)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            _verify(reader, tmp, start, stop, chunk_size, None if video else (h, w))
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    os.replace(tmp, out)
+        if video:
+            with DepthVideoWriter(tmp, width=w, height=h, fps=fps, threads=threads,
+                                  title="DEPTH") as writer:
+                for a in range(start, stop, chunk_size):
+                    writer.write(reader.read(a, min(stop, a + chunk_size)))
+        else:
+            with open(tmp, "wb") as fh:
+                for a in range(start, stop, chunk_size):
+                    reader.read(a, min(stop, a + chunk_size)).astype("<u2").tofile(fh)
+        _verify(reader, tmp, start, stop, chunk_size, None if video else (h, w))
     logger.info("%s: %d frames copied to %s and verified", src, stop - start, out)
     if delete:
         src.unlink()

@@ -18,14 +18,13 @@ from __future__ import annotations
 import ast
 import json
 import logging
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputFileError
+from ..paths import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ def write_image(
         values = np.nan_to_num(arr.astype(np.float64), nan=0.0)
         if scale_factor is None:
             peak = float(values.max()) if values.size else 0.0
-            factor = int(max_int / peak) if peak > 0 else 1
+            factor: int | float = int(max_int / peak) if peak > 0 else 1
             factor = max(factor, 1)
             stored = values * factor
             metadata["scale_factor"] = str(factor)
@@ -105,12 +104,8 @@ def write_image(
         data = _cast(stored, dtype, path)
     else:
         data = _cast(arr, dtype, path) if arr.dtype != dtype else arr
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.partial{path.suffix}")
-    try:
+    with atomic_path(path, keep_suffix=True, durable=False) as tmp:
         tifffile.imwrite(tmp, data, metadata=metadata, photometric="minisblack")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

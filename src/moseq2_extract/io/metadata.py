@@ -9,12 +9,11 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputFileError
+from ..paths import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -127,13 +126,7 @@ def metadata_from_text(text: str, *, source: str) -> dict[str, Any]:
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n", durable=False)
 
 
 def load_metadata(path: str | Path, *, session_name: str) -> dict[str, Any]:

@@ -59,7 +59,7 @@ class PyAVReader(DepthReader):
         only reported in the log.
     """
 
-    _HANDLES = ("_container", "_stream", "_packets", "_queue", "_pending")
+    _HANDLES = ("_container", "_stream", "_packets")
     #: forward gaps up to this many frames are decoded through instead of seeking
     forward_limit = 48
 
@@ -72,8 +72,8 @@ class PyAVReader(DepthReader):
         self._container: Any = None
         self._stream: Any = None
         self._packets: Iterator[Any] | None = None
-        self._queue: deque[Any] | None = None
-        self._pending: list[Any] | None = None
+        self._queue: deque[Any] = deque()  # decoded frames not yet read
+        self._pending: list[Any] = []  # undecoded packets since the last keyframe
         self._eof = False
         self._pos = 0
         self._last_idx = -1
@@ -84,7 +84,7 @@ class PyAVReader(DepthReader):
             raise InputFileError(f"{self.path}: empty file (0 bytes)")
         self._stream_index = -1
         self._open()
-        stream = self._stream
+        stream: Any = self._stream
         ctx = stream.codec_context
         fmt = ctx.format.name if ctx.format is not None else None
         if fmt not in _GREY_DTYPES:
@@ -206,7 +206,7 @@ class PyAVReader(DepthReader):
                                      ) from None
             try:
                 stream = container.streams.video[self._stream_index]
-                values = []
+                values: list[int] = []
                 for packet in container.demux(stream):
                     if packet.size == 0:
                         continue
@@ -367,14 +367,15 @@ class PyAVReader(DepthReader):
         self._container = None
         self._stream = None
         self._packets = None
-        self._queue = None
-        self._pending = None
+        self._queue = deque()
+        self._pending = []
         self._eof = False
         self._pos = 0
         if container is not None:
             container.close()
 
     def _reset_position_state(self, state: dict[str, Any]) -> None:
+        state["_queue"], state["_pending"] = deque(), []
         state["_pos"] = 0
         state["_eof"] = False
         state["_last_idx"] = -1

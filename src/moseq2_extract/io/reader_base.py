@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputFileError
+from ..paths import is_archive
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +75,9 @@ def depth_file_kind(path: str | Path) -> str:
     InputFileError
         If the suffix is none of ``.dat``, ``.avi``, ``.mkv``, ``.tar.gz``, ``.tgz``.
     """
-    name = Path(path).name.lower()
-    if name.endswith((".tar.gz", ".tgz")):
+    if is_archive(path):
         return "tar"
+    name = Path(path).name.lower()
     for suffix in ("dat", "avi", "mkv"):
         if name.endswith("." + suffix):
             return suffix
@@ -106,8 +107,8 @@ class DepthReader(abc.ABC):
     """Base class of the depth readers.
 
     Subclasses implement :meth:`_read_into` (contiguous frames into a preallocated array)
-    and :meth:`_close_handles`; the base class adds range checks, sparse reads, pickling
-    and context management.
+    and :meth:`_close_handles`; the base class adds range checks, a small tail cache for
+    overlapping chunks, sparse reads, chunk iteration, pickling and context management.
 
     Attributes
     ----------
@@ -208,8 +209,9 @@ class DepthReader(abc.ABC):
             )
         height, width = self.frame_shape
         out = np.empty((stop - start, height, width), dtype=np.uint16)
-        if stop > start:
-            self._read_into(start, stop, out)
+        if stop == start:
+            return out
+        self._read_into(start, stop, out)
         return out
 
     def read_frames(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ one-line warning is recorded (the original raised, spec 7.1-23).
 from __future__ import annotations
 
 import logging
+import os
 import tarfile
 import zlib
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputFileError
+from ..paths import session_stem
 from .metadata import load_metadata, metadata_from_text
 from .timestamps import load_timestamps, looks_like_seconds, timestamps_from_text
 from .video import DepthReader, VideoInfo, depth_file_kind, open_depth_video
@@ -91,14 +93,6 @@ class Session:
         return open_depth_video(self.depth_path, **options)
 
 
-def _archive_stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".tar.gz", ".tgz"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
 def read_archive_members(path: str | Path, names: tuple[str, ...] = _ARCHIVE_MEMBERS
                          ) -> dict[str, str]:
     """Text of the small members ``names`` at the root of a gzip tarball.
@@ -147,7 +141,7 @@ def _frame_size_from_metadata(metadata: dict[str, Any]) -> tuple[int, int] | Non
 
 
 def load_session(
-    path: str | Path,
+    path: str | os.PathLike,
     *,
     mapping: str | int = "DEPTH",
     frame_size: tuple[int, int] | None = None,
@@ -181,7 +175,7 @@ def load_session(
 
     ts_text: tuple[str, str] | None = None  # (member name, text) for archives
     if kind == "tar":
-        name = _archive_stem(depth_path)
+        name = session_stem(depth_path)
         members = read_archive_members(depth_path)
         if "metadata.json" in members:
             metadata = metadata_from_text(members["metadata.json"],
@@ -257,7 +251,7 @@ def load_session(
         nframes=int(nframes),
         warnings=warnings,
         mapping=mapping,
-        frame_size=tuple(frame_size) if frame_size is not None else None,
+        frame_size=(int(frame_size[0]), int(frame_size[1])) if frame_size is not None else None,
     )
 
 

@@ -104,7 +104,7 @@ class TarDepthReader(DepthReader):
             if start > self._pos:
                 self._skip((start - self._pos) * bpf)
                 self._pos = start
-            view = memoryview(out).cast("B")
+            view = out.data.cast("B")
             got = 0
             while got < len(view):
                 n = self._fobj.readinto(view[got:])

@@ -36,7 +36,7 @@ __all__ = ["DEFAULT_FRAME_SIZE", "DatReader", "DepthReader", "PyAVReader", "TarD
 
 
 def open_depth_video(
-    path: str | Path,
+    path: str | os.PathLike,
     *,
     mapping: str | int = "DEPTH",
     frame_size: Sequence[int] | None = None,

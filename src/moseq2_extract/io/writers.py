@@ -10,16 +10,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
 import struct
 import tempfile
-import uuid
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..paths import atomic_path, commit_partial, partial_path
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +33,6 @@ def _import_av() -> Any:
     except ImportError:  # pragma: no cover - av is a hard dependency
         raise ImportError("writing video needs PyAV: pip install av") from None
     return av
-
-
-def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.partial{path.suffix}")
 
 
 def _rate(fps: float) -> Fraction:
@@ -117,7 +113,7 @@ class DepthVideoWriter:
         self.fps = float(fps)
         self.pixel_format = pixel_format
         self.frames_written = 0
-        self._tmp = _temp_name(self.path)
+        self._tmp = partial_path(self.path, keep_suffix=True)
         self._closed = False
         self._raw_mkv = codec == "rawvideo" and suffix == ".mkv"
         options = {"allow_raw_vfw": "1", "write_crc32": "0"} if self._raw_mkv else {}
@@ -174,7 +170,7 @@ class DepthVideoWriter:
         self._closed = True
         if self.frames_written == 0:
             logger.warning("%s: no frames were written", self.path)
-        os.replace(self._tmp, self.path)
+        commit_partial(self._tmp, self.path, durable=False)
         return self.path
 
     def abort(self) -> None:
@@ -393,8 +389,7 @@ def write_azure_mkv(path: str | Path, frames: np.ndarray | Iterable[np.ndarray],
     if codec == "ffv1":
         logger.warning("%s: this FFmpeg cannot store raw b16g tracks; writing lossless "
                        "FFV1 gray16le instead", path)
-    tmp = _temp_name(path)
-    try:
+    with atomic_path(path, keep_suffix=True, durable=False) as tmp:
         count = _write_mkv_tracks(tmp, _iter_arrays(frames), ir, pts, fps, codec)
         if count == 0:
             raise ValueError(f"{path}: no frames to write")
@@ -404,9 +399,6 @@ def write_azure_mkv(path: str | Path, frames: np.ndarray | Iterable[np.ndarray],
             raise ValueError(f"ir has {len(ir)} frames but depth has {count}")
         if codec == "rawvideo" and not _patch_b16g(tmp, 2):
             raise RuntimeError(f"{path}: could not mark the raw tracks as b16g")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

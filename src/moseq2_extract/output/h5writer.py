@@ -4,9 +4,9 @@
 (``<dir>/.<name>.partial``), writes chunk results row by row, and renames the file to its
 final name only in :meth:`ResultsWriter.finalize`, after it has been flushed, closed and
 synced.  A process killed at any moment therefore never leaves a file at the final path
-that looks complete (spec 7.1 item 36).  The ``/metadata/extraction`` attribute
-``rows_written`` (updated after each flushed write) counts the leading rows a partial file
-vouches for.
+that looks complete (spec 7.1 item 36); a partial file can be resumed with
+:meth:`ResultsWriter.resume`, which trusts only the rows counted in the
+``/metadata/extraction`` attribute ``rows_written`` (updated after each flushed write).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import InputFileError
 from ..extract.results import SCALAR_NAMES, ChunkResult
+from ..paths import commit_partial, partial_path
 from .h5layout import (
     ACQUISITION_GROUP,
     EXTRACT_VERSION,
@@ -53,6 +54,7 @@ __all__ = ["ResultsWriter", "create_extract_h5", "create_layout", "partial_path"
            "read_results", "write_rows"]
 
 
+_deflate: Any
 try:  # zlib-ng: deflate at the same level, readable by any zlib, 2-3 times faster
     from zlib_ng import zlib_ng as _deflate
 except ImportError:  # pragma: no cover - the standard library's zlib
@@ -99,19 +101,13 @@ def write_rows(dset: h5py.Dataset, row: int, data: np.ndarray,
         dset[row:first] = data[:first - row]
     data = np.ascontiguousarray(data, dtype=dset.dtype)
     starts = range(first, last, per)
-    bufs = [memoryview(data[s - row:s - row + per]).cast("B") for s in starts]
+    bufs = [data[s - row:s - row + per].data.cast("B") for s in starts]
     packed = pool.map(_compress, bufs) if pool is not None else map(_compress, bufs)
     tail = (0,) * (len(dset.shape) - 1)
     for start, blob in zip(starts, packed):
         dset.id.write_direct_chunk((start, *tail), blob)
     if stop > last:
         dset[last:stop] = data[last - row:]
-
-
-def partial_path(path: str | os.PathLike) -> Path:
-    """Temporary name of a results file while it is written: ``<dir>/.<name>.partial``."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.partial")
 
 
 def _frame_image(name: str, image: Any) -> np.ndarray:
@@ -160,7 +156,7 @@ def create_layout(
     first_frame: np.ndarray,
     first_frame_idx: int,
     last_frame_idx: int,
-    true_depth: float,
+    true_depth: float | None,
     timestamps: np.ndarray | None = None,
     with_flips: bool = False,
     extract_version: str = EXTRACT_VERSION,
@@ -258,6 +254,7 @@ def create_layout(
         if spec.per_frame:
             _create_dataset(h5, spec, shape, dtype, description=desc)
             continue
+        assert spec.source is not None  # every dataset that is not per frame has one
         data = np.asarray(values[spec.source])
         if spec.source == "uuid":
             data = np.array(values["uuid"], dtype=dtype)
@@ -421,6 +418,12 @@ class ResultsWriter:
             h5.close()
             self.partial_path.unlink(missing_ok=True)
             raise
+        self._attach(h5)
+        self.flush_interval = float(flush_interval)
+
+    # -- construction helpers --------------------------------------------------------
+
+    def _attach(self, h5: h5py.File) -> None:
         self._h5: h5py.File | None = h5
         self._frames = h5["frames"]
         self._masks = h5["frames_mask"]
@@ -432,13 +435,51 @@ class ResultsWriter:
         self.crop_size = (int(self._frames.shape[1]), int(self._frames.shape[2]))
         self.frame_dtype = str(self._frames.dtype)
         self.with_flips = self._flips is not None
-        self.uuid = str(uuid)
-        self._rows_written = 0
+        self.uuid = h5["metadata/uuid"].asstr()[()]
+        self._rows_written = int(ext.attrs.get(ROWS_WRITTEN_ATTR, 0))
         self._pending: list[tuple[int, int]] = []  # written ranges beyond the prefix
         self._finalized = False
         self._pool: ThreadPoolExecutor | None = None
-        self.flush_interval = float(flush_interval)
+        self.flush_interval = 0.0
         self._last_flush = time.monotonic()
+
+    @classmethod
+    def resume(cls, path: str | os.PathLike) -> tuple[ResultsWriter, int]:
+        """Reopen the partial file of ``path`` to continue writing it.
+
+        Returns
+        -------
+        writer : ResultsWriter
+        rows_done : int
+            Number of leading rows known to be written and flushed; rows from here on
+            must be written again.
+
+        Raises
+        ------
+        InputFileError
+            If there is no partial file, or it cannot be opened or lacks the layout (e.g.
+            the process was killed in the middle of a metadata update); start afresh then.
+        """
+        final = Path(path)
+        tmp = partial_path(final)
+        if not tmp.is_file():
+            raise InputFileError(f"{tmp}: no partial results file to resume")
+        try:
+            h5 = h5py.File(tmp, "r+")
+        except OSError as err:
+            raise InputFileError(f"{tmp}: partial results file is unreadable ({err})") from None
+        self = cls.__new__(cls)
+        self.path = final
+        self.partial_path = tmp
+        try:
+            if ROWS_WRITTEN_ATTR not in h5[EXTRACTION_GROUP].attrs:
+                # the attribute is set only once the whole skeleton exists
+                raise KeyError("the file skeleton was never completed")
+            self._attach(h5)
+        except (KeyError, OSError, ValueError) as err:
+            h5.close()
+            raise InputFileError(f"{tmp}: partial results file is incomplete ({err})") from None
+        return self, self._rows_written
 
     # -- state -----------------------------------------------------------------------
 
@@ -565,15 +606,13 @@ class ResultsWriter:
         h5.close()
         self._h5 = None
         self._shutdown_pool()
-        _fsync_path(self.partial_path)
-        os.replace(self.partial_path, self.path)
-        _fsync_dir(self.path.parent)
+        commit_partial(self.partial_path, self.path)
         self._finalized = True
         log.debug("wrote %s", self.path)
         return self.path
 
     def close(self) -> None:
-        """Close the partial file and keep it (the final path is not touched)."""
+        """Close the partial file and keep it (it can be resumed)."""
         self._shutdown_pool()
         if self._h5 is not None:
             with contextlib.suppress(Exception):
@@ -604,26 +643,6 @@ class ResultsWriter:
             except BaseException:
                 self.close()
                 raise
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_results(path: str | os.PathLike, *, frames: bool = False) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import av
 import numpy as np
 
 from ..extract.results import BoxWindows
+from ..paths import commit_partial, partial_path
 from .preview_picture import (
     PreviewCanvas,
     box_window,
@@ -260,7 +261,7 @@ class PreviewWriter:
             raise ValueError(f"fps must be positive, got {fps}")
         self.min_height, self.max_height = check_height_range(min_height, max_height)
         self.path = Path(path)
-        self.partial_path = self.path.with_name(f".{self.path.name}.partial")
+        self.partial_path = partial_path(self.path)
         self.box_shape = (int(box_shape[0]), int(box_shape[1]))
         self.crop_size = int(crop_size)
         self.frame_size = canvas_shape(self.box_shape, self.crop_size)
@@ -298,8 +299,8 @@ class PreviewWriter:
     def _submit(self, pieces: list[Piece]) -> None:
         n = sum(len(p[2]) for p in pieces)
         args = (self.settings, pieces)
-        kwargs = dict(crop_size=self.crop_size, box_shape=self.box_shape,
-                      min_height=self.min_height, max_height=self.max_height)
+        kwargs: dict[str, Any] = dict(crop_size=self.crop_size, box_shape=self.box_shape,
+                                      min_height=self.min_height, max_height=self.max_height)
         if self._executor is None:
             future: Future = Future()
             try:
@@ -424,7 +425,7 @@ class PreviewWriter:
             self.partial_path.unlink(missing_ok=True)
             log.warning("%s: no frames were written; no preview movie", self.path)
             return None
-        os.replace(self.partial_path, self.path)
+        commit_partial(self.partial_path, self.path, durable=False)
         log.debug("wrote %s (%d frames, %s)", self.path, self.frames_written, self.codec)
         return self.path
 

@@ -45,7 +45,7 @@ def jet_lut() -> np.ndarray:
     ndarray, (256, 3) uint8
     """
     x = np.linspace(0.0, 1.0, _N_COLORS)
-    rgb = np.stack([np.interp(x, *zip(*_JET_POINTS[ch]))
+    rgb = np.stack([np.interp(x, [p[0] for p in _JET_POINTS[ch]], [p[1] for p in _JET_POINTS[ch]])
                     for ch in ("red", "green", "blue")], axis=1)
     lut = (rgb * 255).astype(np.uint8)
     lut.setflags(write=False)

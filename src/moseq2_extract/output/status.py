@@ -7,18 +7,16 @@ that is renamed over the target, so a reader never sees a half-written yaml.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..config import dump_yaml
 from ..errors import InputFileError
+from ..paths import write_yaml_atomic
 
 log = logging.getLogger(__name__)
 
@@ -40,29 +38,6 @@ def status_dict(*, complete: bool, metadata: Mapping[str, Any] | None,
     if extra:
         data.update(extra)
     return data
-
-
-def write_yaml_atomic(path: str | os.PathLike, data: Mapping[str, Any], *,
-                      durable: bool = True) -> Path:
-    """Dump ``data`` like the original (sorted keys, flow-style lists) to ``path`` via a
-    temporary file in the same folder and an atomic rename (after an fsync, unless
-    ``durable`` is False: for a file whose loss in a power cut does no harm)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = dump_yaml(data)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            if durable:
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def write_status(path: str | os.PathLike, *, complete: bool, metadata: Mapping[str, Any] | None,

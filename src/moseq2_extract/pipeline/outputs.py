@@ -47,7 +47,7 @@ class SessionOutputs:
 
         config = plan.config
         writer = ResultsWriter(
-            plan.paths.h5, n_frames=plan.n_frames, crop_size=tuple(config.crop_size),
+            plan.paths.h5, n_frames=plan.n_frames, crop_size=config.crop_size,
             frame_dtype=config.frame_dtype, acquisition_metadata=plan.session.metadata,
             parameters=plan.parameters, uuid=plan.uuid, roi=arena.roi,
             background=arena.background, first_frame=arena.first_frame,
@@ -60,7 +60,7 @@ class SessionOutputs:
         try:
             movie = PreviewWriter(plan.paths.movie, fps=config.fps,
                                   box_shape=(y1 - y0, x1 - x0),
-                                  crop_size=int(config.crop_size[0]),
+                                  crop_size=config.crop_size[0],
                                   min_height=config.min_height, max_height=config.max_height,
                                   executor=executor, max_pending=max_pending,
                                   total_frames=plan.n_frames)

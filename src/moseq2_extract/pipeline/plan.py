@@ -20,33 +20,20 @@ from ..camera import CameraModel, detect_camera
 from ..config import Config, parameter_snapshot
 from ..errors import ConfigError
 from ..io.session import Session, load_session
+from ..paths import ResultsPaths
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ResultsPaths:  # TODO: replaced by moseq2_extract.paths once merged
-    output_dir: Path
-    h5: Path
-    yaml: Path
-    movie: Path
-
-    @classmethod
-    def of(cls, output_dir: Path, index: int) -> ResultsPaths:
-        stem = f"results_{index:02d}"
-        return cls(output_dir, output_dir / f"{stem}.h5", output_dir / f"{stem}.yaml",
-                   output_dir / f"{stem}.mp4")
-
-
 def frame_range(nframes: int, config: Config) -> tuple[int, int]:
     """First (inclusive) and last (exclusive) frame to extract after trims and num_frames."""
-    start, end_trim = (int(v) for v in config.frame_trim)
+    start, end_trim = config.frame_trim
     last = nframes
     if config.num_frames is not None:
         if config.num_frames > nframes:
             logger.warning("num_frames %d exceeds the %d frames available; extracting all",
                            config.num_frames, nframes)
-        last = min(nframes, int(config.num_frames))
+        last = min(nframes, config.num_frames)
     first = min(start, last)
     last = max(first, last - end_trim) if end_trim else last
     return first, last
@@ -123,5 +110,5 @@ def plan_session(input_file: Path, config: Config, paths: ResultsPaths) -> Sessi
     if last <= first:
         raise ConfigError(f"{input_file}: no frames left to extract (frames {first}-{last})")
     return SessionPlan(input_file, config, session, camera, paths, first, last,
-                       workers=int(config.workers) or available_cores(),
+                       workers=config.workers or available_cores(),
                        uuid=str(uuidlib.uuid4()), parameters=parameter_snapshot(config))

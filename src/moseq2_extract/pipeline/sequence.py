@@ -359,7 +359,8 @@ class SequenceAssembler:
             axes.append(theta)
             if sum(len(a) for a in axes) >= count:
                 break
-        return tuple(np.concatenate(v)[:count] for v in (xs, ys, axes))
+        x, y, axis = (np.concatenate(v)[:count] for v in (xs, ys, axes))
+        return x, y, axis
 
     def _finish(self, idx, m: FrameMeasures, theta, box, odd, flips, conf) -> ChunkResult:
         # the measures belong to the assembler now: turn crops in place where the cut
@@ -405,7 +406,6 @@ def assembler_for(config: Config, *, camera: CameraModel, true_depth: float,
     """The :class:`SequenceAssembler` of a session extracted with ``config``."""
     return SequenceAssembler(camera=camera, true_depth=true_depth, box_origin=box_origin,
                              flip_model=flip_model,
-                             centroid_hampel=(int(config.centroid_hampel_span),
-                                              float(config.centroid_hampel_sig)),
-                             angle_hampel=(int(config.angle_hampel_span),
-                                           float(config.angle_hampel_sig)))
+                             centroid_hampel=(config.centroid_hampel_span,
+                                              config.centroid_hampel_sig),
+                             angle_hampel=(config.angle_hampel_span, config.angle_hampel_sig))

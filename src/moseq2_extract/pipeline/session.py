@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -24,10 +25,11 @@ from ..extract.chunk import ChunkParams
 from ..heading.classifier import load_flip_model
 from ..io.convert import convert_to_avi
 from ..output.status import is_complete, write_status
+from ..paths import ResultsPaths, resolve_output_dir
 from ..roi.session import SessionRoi, find_session_roi
 from .blocks import BlockExtractor
 from .outputs import SessionOutputs
-from .plan import ResultsPaths, SessionPlan, plan_session
+from .plan import SessionPlan, plan_session
 from .schedule import Progress, block_size, stream_blocks
 from .sequence import SequenceAssembler, assembler_for
 from .workers import open_workers, opencv_threads
@@ -71,31 +73,11 @@ class ExtractionOutcome:
         return self.n_frames / self.seconds if self.seconds > 0 else float("nan")
 
 
-def resolve_output_dir(input_file: str | Path, output_dir: str | Path | None) -> Path:
-    """Output folder of a session (spec 1.2 ``--output-dir`` rule).
-
-    ``None`` means ``proc`` next to the input.  A path that exists (relative to the working
-    directory) or is absolute is used as is; otherwise it is taken relative to the input
-    file's folder.  Archives get ``<archive dir>/<archive stem>/proc`` so that discovery
-    can find their results.
-    """
-    input_file = Path(input_file)
-    base = input_file.parent
-    name = input_file.name
-    for suffix in (".tar.gz", ".tgz"):
-        if name.endswith(suffix):
-            base = base / name[: -len(suffix)]
-    out = Path(output_dir) if output_dir not in (None, "") else Path("proc")
-    if out.is_absolute() or (out.exists() and len(out.parts) > 1):
-        return out
-    return base / out
-
-
 def extract_session(
-    input_file: str | Path,
+    input_file: str | os.PathLike,
     config: Config | dict | None = None,
     *,
-    output_dir: str | Path | None = None,
+    output_dir: str | os.PathLike | None = None,
     progress: Progress | None = None,
     flip_model=None,
 ) -> ExtractionOutcome:
@@ -134,7 +116,7 @@ def extract_session(
     input_file = Path(input_file)
     out_dir = resolve_output_dir(input_file, config.output_dir if output_dir is None
                                  else output_dir)
-    paths = ResultsPaths.of(out_dir, int(config.bg_roi_index))
+    paths = ResultsPaths.of(out_dir, config.bg_roi_index)
     outcome = ExtractionOutcome(out_dir, paths.h5, paths.yaml,
                                 paths.movie if config.write_movie else None)
     if config.skip_completed and is_complete(paths.yaml) and paths.h5.exists():
@@ -181,6 +163,7 @@ def _extract(plan: SessionPlan, flip_model, progress: Progress | None,
         with open_workers(plan.workers, extractor) as workers:
             # the proc/ pictures and the output files are made on the writer thread while
             # the first blocks are extracted; everything written later queues behind
+            assert arena.write_pictures is not None  # deferred: this thread writes them
             pictures = writer.submit(arena.write_pictures)
             opening = writer.submit(SessionOutputs.open, plan, arena, workers.executor,
                                     workers.count + 2)

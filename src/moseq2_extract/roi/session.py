@@ -16,6 +16,7 @@ import numpy as np
 from ..camera import CameraModel
 from ..errors import RoiError
 from ..io.image import read_image, write_image
+from ..paths import atomic_path
 from .background import compute_background, plane_background
 from .plane import auto_depth_range
 from .roi import find_rois, make_strel, roi_bbox, sort_rois_by_position, true_depth_of
@@ -97,17 +98,17 @@ def find_session_roi(
         logger.info("using the existing background %s", bg_file)
     else:
         background = _stored(bg_file, compute_background(
-            reader, frame_stride=int(config.frame_stride), med_scale=int(config.med_scale),
+            reader, frame_stride=config.frame_stride, med_scale=config.med_scale,
             nframes=nframes))
     if config.manual_set_depth_range:
-        depth_range = tuple(float(v) for v in config.bg_roi_depth_range)
+        depth_range = config.bg_roi_depth_range
     else:
         depth_range = auto_depth_range(background)
     weights = tuple(config.bg_roi_weights)
     if weights == (1.0, 0.1, 1.0):
         weights = camera.bg_roi_weights
-    index = int(config.bg_roi_index)
-    n_rois = max(index + 1, int(config.bg_sort_roi_by_position_max_rois)
+    index = config.bg_roi_index
+    n_rois = max(index + 1, config.bg_sort_roi_by_position_max_rois
                  if config.bg_sort_roi_by_position else 0)
     try:
         found = find_rois(
@@ -119,19 +120,19 @@ def find_session_roi(
             gradient_filter=config.bg_roi_gradient_filter,
             gradient_kernel=config.bg_roi_gradient_kernel,
             gradient_threshold=config.bg_roi_gradient_threshold, n_rois=n_rois,
-            iters=int(config.iters), in_ratio=float(config.in_ratio), rng=int(config.seed))
+            iters=config.iters, in_ratio=config.in_ratio, rng=config.seed)
     except RoiError as err:
         raise RoiError(f"{path}: {err} (try --bg-roi-depth-range with "
                        "--manual-set-depth-range)") from None
     rois = found.rois
     if config.bg_sort_roi_by_position:
-        rois = sort_rois_by_position(rois, max_rois=int(config.bg_sort_roi_by_position_max_rois))
+        rois = sort_rois_by_position(rois, max_rois=config.bg_sort_roi_by_position_max_rois)
     if index >= len(rois):
         raise RoiError(f"{path}: bg_roi_index {index} requested but only {len(rois)} ROI(s) "
                        "were found")
     roi = rois[index]
     if config.use_plane_bground:
-        background = _stored(bg_file, plane_background(found.plane, background.shape))
+        background = _stored(bg_file, plane_background(found.plane.plane, background.shape))
     files.append(bg_file)
     if config.detected_true_depth == "auto":
         true_depth = true_depth_of(background, roi)
@@ -151,7 +152,7 @@ def find_session_roi(
     if not defer_pictures:
         write_pictures()
     files += [ff_file, roi_file, png]
-    return SessionRoi(roi, background, first_frame, true_depth, depth_range, found.plane,
+    return SessionRoi(roi, background, first_frame, true_depth, depth_range, found.plane.plane,
                       roi_bbox(roi), files, write_pictures if defer_pictures else None)
 
 
@@ -194,8 +195,7 @@ def write_overview_png(
             f"ROI {int(roi.sum())} px")
     cv2.putText(img, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1,
                 cv2.LINE_AA)
-    tmp = path.with_name(f".{path.name}.partial.png")
-    if not cv2.imwrite(str(tmp), img):
-        raise OSError(f"{path}: could not write the overview image")
-    tmp.replace(path)
+    with atomic_path(path, keep_suffix=True) as tmp:
+        if not cv2.imwrite(str(tmp), img):
+            raise OSError(f"{path}: could not write the overview image")
     return path

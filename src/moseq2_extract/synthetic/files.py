@@ -14,6 +14,7 @@ import numpy as np
 
 from moseq2_extract.camera import PRESETS
 from moseq2_extract.errors import ConfigError
+from moseq2_extract.paths import atomic_path, write_text_atomic
 
 from .session import (
     _FORMATS,
@@ -65,18 +66,12 @@ class _FrameStream:
                 if chunk is None:
                     break
                 # A view of the (reused) chunk buffer, consumed before the next chunk.
-                self._buf = memoryview(np.ascontiguousarray(chunk, dtype="<u2")).cast("B")
+                self._buf = np.ascontiguousarray(chunk, dtype="<u2").data.cast("B")
             take = self._buf[:want]
             parts.append(take.tobytes())
             self._buf = self._buf[len(take):]
             want -= len(take)
         return b"".join(parts)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _timestamps_text(ts_ms: np.ndarray) -> str:
@@ -127,11 +122,9 @@ def write_session(
     meta_text = json.dumps(session_metadata(spec), indent=2)
     if fmt == "dat":
         path = out / "depth.dat"
-        tmp = path.with_name(path.name + ".partial")
-        with open(tmp, "wb") as fh:
+        with atomic_path(path, durable=False) as tmp, open(tmp, "wb") as fh:
             for chunk in session.iter_chunks(chunk_size, reuse_buffer=True):
                 np.ascontiguousarray(chunk, dtype="<u2").tofile(fh)
-        os.replace(tmp, path)
     elif fmt == "avi":
         from moseq2_extract.io.writers import DepthVideoWriter
 
@@ -153,9 +146,9 @@ def write_session(
     else:  # tar.gz
         stem = f"session_{_session_digits(spec.start_time)}"
         path = out / f"{stem}.tar.gz"
-        tmp = path.with_name(path.name + ".partial")
         n_bytes = session.n_frames * session.height * session.width * 2
-        with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
+        with atomic_path(path, durable=False) as tmp, \
+                tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
             for name, data in (("metadata.json", meta_text.encode()),
                                ("depth_ts.txt", _timestamps_text(ts_ms).encode())):
                 info = tarfile.TarInfo(name)
@@ -166,12 +159,11 @@ def write_session(
             info.size = n_bytes
             info.mtime = 0
             tar.addfile(info, _FrameStream(session, chunk_size))
-        os.replace(tmp, path)
-        _write_text(out / f"{stem}.json", meta_text)
+        write_text_atomic(out / f"{stem}.json", meta_text, durable=False)
     if fmt in ("dat", "avi"):
-        _write_text(out / "depth_ts.txt", _timestamps_text(ts_ms))
+        write_text_atomic(out / "depth_ts.txt", _timestamps_text(ts_ms), durable=False)
     if fmt != "tar.gz":
-        _write_text(out / "metadata.json", meta_text)
+        write_text_atomic(out / "metadata.json", meta_text, durable=False)
     truth = session.ground_truth()
     if fmt == "mkv":
         truth = replace(truth, timestamps_ms=ts_ms)

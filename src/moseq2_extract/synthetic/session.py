@@ -15,6 +15,7 @@ from scipy.special import ndtri
 
 from moseq2_extract.camera import PRESETS, CameraModel
 from moseq2_extract.errors import ConfigError
+from moseq2_extract.paths import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -186,9 +187,8 @@ class GroundTruth:
         for f in fields(self):
             value = getattr(self, f.name)
             arrays[f.name] = np.asarray(value)
-        tmp = path.with_name(path.name + ".partial.npz")
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
+        with atomic_path(path, durable=False) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
         return path
 
     @classmethod
@@ -421,7 +421,7 @@ class SyntheticSession:
             dtheta = float(np.clip(w + steer, -0.15 * dt, 0.15 * dt))
             if state == PAUSE or ambiguous:
                 dtheta += 0.004 * rng.standard_normal()
-            theta = _wrap(theta + dtheta)
+            theta = float(_wrap(theta + dtheta))
             ux, uy = math.cos(theta), -math.sin(theta)
             step = v
             x += step * ux

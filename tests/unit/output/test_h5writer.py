@@ -1,4 +1,4 @@
-"""ResultsWriter: temporary name, atomic rename, abort, crash safety."""
+"""ResultsWriter: temporary name, atomic rename, abort, resume, crash safety."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
+from moseq2_extract.errors import InputFileError
 from moseq2_extract.extract.results import SCALAR_NAMES, ChunkResult
 from moseq2_extract.output.h5writer import (
     ResultsWriter,
@@ -125,8 +126,26 @@ def test_clean_exit_with_missing_rows_keeps_partial(tmp_path):
     with pytest.raises(ValueError, match="rows written"), make_writer(final) as writer:
         writer.write(make_chunk(0, 4), 0)
     assert not final.exists()
-    with h5py.File(partial_path(final), "r") as h5:
-        assert h5["metadata/extraction"].attrs["rows_written"] == 4
+    writer2, done = ResultsWriter.resume(final)
+    assert done == 4
+    writer2.abort()
+
+
+def test_resume_continues_after_close(tmp_path):
+    final = tmp_path / "results_00.h5"
+    writer = make_writer(final, with_flips=True)
+    writer.write(make_chunk(0, 3), 0)
+    writer.write(make_chunk(3, 6), 3)
+    writer.close()
+    assert not final.exists()
+    resumed, done = ResultsWriter.resume(final)
+    assert done == 6
+    assert resumed.uuid == UUID and resumed.n_frames == N and resumed.with_flips
+    assert resumed.crop_size == (C, C) and resumed.frame_dtype == "uint8"
+    resumed.write(make_chunk(6, N), done)
+    resumed.finalize()
+    assert_rows(final)
+    assert read_results(final)["flips"].tolist() == (np.arange(N) % 3 == 0).tolist()
 
 
 def test_out_of_order_writes_count_only_contiguous_prefix(tmp_path):
@@ -143,18 +162,21 @@ def test_out_of_order_writes_count_only_contiguous_prefix(tmp_path):
     assert_rows(final)
 
 
-def test_fresh_writer_replaces_unusable_partial_file(tmp_path):
+def test_resume_errors(tmp_path):
     final = tmp_path / "results_00.h5"
+    with pytest.raises(InputFileError, match="no partial results file"):
+        ResultsWriter.resume(final)
     partial_path(final).write_bytes(b"\x89HDF garbage")
+    with pytest.raises(InputFileError, match="unreadable"):
+        ResultsWriter.resume(final)
+    # a fresh writer replaces the unusable partial file
     with make_writer(final) as writer:
         writer.write(make_chunk(0, N), 0)
     assert_rows(final)
-    assert not partial_path(final).exists()
 
 
 def test_killed_process_never_leaves_final_file(tmp_path):
-    """SIGKILL in the middle of writing: only the partial file exists, and it vouches for
-    the rows written before the kill."""
+    """SIGKILL in the middle of writing: only the partial file exists, and it resumes."""
     final = tmp_path / "results_00.h5"
     script = textwrap.dedent(f"""
         import os, signal, sys
@@ -168,9 +190,11 @@ def test_killed_process_never_leaves_final_file(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     assert not final.exists()
-    with h5py.File(partial_path(final), "r") as h5:
-        assert h5["metadata/extraction"].attrs["rows_written"] == 7
-        np.testing.assert_array_equal(h5["frames"][:7, 0, 0], np.arange(1, 8))
+    writer, done = ResultsWriter.resume(final)
+    assert done == 7
+    writer.write(make_chunk(done, N), done)
+    writer.finalize()
+    assert_rows(final)
 
 
 def test_heading_confidence_dataset(tmp_path):
@@ -228,3 +252,12 @@ def test_write_rows_matches_plain_writes(tmp_path, dtype):
         assert dset.compression_opts == 4
     with h5py.File(tmp_path / "x.h5", "r") as h5:
         np.testing.assert_array_equal(h5["a"][()], truth)
+
+
+def test_resume_rejects_unfinished_skeleton(tmp_path):
+    final = tmp_path / "results_00.h5"
+    with h5py.File(partial_path(final), "w") as h5:  # killed while creating the layout
+        h5.create_dataset("frames", shape=(N, C, C), dtype=np.uint8)
+        h5.create_group("metadata/extraction")
+    with pytest.raises(InputFileError, match="incomplete"):
+        ResultsWriter.resume(final)
