@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pickle
 
-import cv2
 import numpy as np
 import pytest
 
@@ -18,6 +17,8 @@ from moseq2_extract.extract.chunk import (
 from moseq2_extract.extract.frames import HeightSubtractor
 from moseq2_extract.extract.results import BoxWindows
 from moseq2_extract.synthetic import SessionSpec, SyntheticSession
+
+from .shapes import ellipse_image
 
 
 @pytest.fixture(scope="module")
@@ -115,17 +116,6 @@ def test_box_windows_round_trip():
         windows[2]
     with pytest.raises(ValueError):
         BoxWindows((3, 3), np.zeros((2, 4)), [np.zeros((0, 0))])
-
-
-def ellipse_image(shape=(120, 160), centre=(70.3, 50.6), axes=(20, 8), angle_deg=30.0,
-                  value=40):
-    """Filled ellipse; angle counter-clockwise as displayed (cv2 draws clockwise)."""
-    img = np.zeros(shape, np.uint8)
-    scale = 16
-    c = (int(round(centre[0] * scale)), int(round(centre[1] * scale)))
-    cv2.ellipse(img, c, (axes[0] * scale, axes[1] * scale), -angle_deg, 0, 360, value, -1,
-                cv2.LINE_8, 4)
-    return img
 
 
 def test_measure_frames_block_independent():

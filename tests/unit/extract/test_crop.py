@@ -1,22 +1,12 @@
 """Egocentric crops (extract/crop.py)."""
 
-import cv2
 import numpy as np
 import pytest
 
 from moseq2_extract.extract.crop import crop_rotate, crop_transform
 from moseq2_extract.extract.features import largest_blob
 
-
-def ellipse_image(shape=(120, 160), centre=(70.3, 50.6), axes=(20, 8), angle_deg=30.0,
-                  value=40):
-    """Filled ellipse; angle counter-clockwise as displayed (cv2 draws clockwise)."""
-    img = np.zeros(shape, np.uint8)
-    scale = 16
-    c = (int(round(centre[0] * scale)), int(round(centre[1] * scale)))
-    cv2.ellipse(img, c, (axes[0] * scale, axes[1] * scale), -angle_deg, 0, 360, value, -1,
-                cv2.LINE_8, 4)
-    return img
+from .shapes import ellipse_image
 
 
 def test_crop_centres_and_turns_axis_east():
