@@ -1,4 +1,4 @@
-"""aggregate-results (batch/aggregate.py): naming, copies, realtime text files."""
+"""aggregate-results: naming, copies, manifests (batch/aggregate.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from moseq2_extract.batch.aggregate import (
 )
 from moseq2_extract.output.status import read_status
 
-from .results import META, fake_result
+from .fake_results import META, fake_result
 
 
 def test_naming_helpers():
@@ -148,3 +148,5 @@ def test_manifest_and_meta_loading(tmp_path):
     assert manifest[str(h5)]["copy_path"] == "mouse1_results_00"
     assert "extraction_metadata" not in manifest[str(h5)]["yaml_dict"]
     assert build_manifest(loaded, "{nope}")[str(h5)]["copy_path"] == "session_000"
+
+

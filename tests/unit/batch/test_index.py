@@ -1,4 +1,4 @@
-"""moseq2-index.yaml (batch/index.py): entries, duplicates, agg-to-index, metadata copy."""
+"""moseq2-index.yaml: building, skipping unfinished sessions, agg-to-index (batch/index.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import os
 import pytest
 import yaml
 
-from moseq2_extract.batch.aggregate import aggregate_results
+from moseq2_extract.batch.aggregate import (
+    aggregate_results,
+)
 from moseq2_extract.batch.index import (
     build_index_dict,
     copy_h5_metadata_to_yaml,
@@ -16,7 +18,7 @@ from moseq2_extract.batch.index import (
 )
 from moseq2_extract.output.status import read_status
 
-from .results import META, fake_result
+from .fake_results import META, fake_result
 
 
 def test_index_dict_shape_and_duplicates():

@@ -1,4 +1,6 @@
-"""Drawn test shapes shared by the extract tests."""
+"""Test images of known geometry."""
+
+from __future__ import annotations
 
 import cv2
 import numpy as np

@@ -1,4 +1,4 @@
-"""Fake extraction results shared by the aggregate and index tests."""
+"""Fake extraction results for the batch tests."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from moseq2_extract.output.status import write_status
 
 META = {"SessionName": "sessA", "SubjectName": "Mouse1",
         "StartTime": "2019-03-20T14:29:23.0780000-04:00", "DepthResolution": [512, 424]}
-
 
 
 def fake_result(folder: Path, uuid: str, meta: dict | None = None, *, n: int = 30,
