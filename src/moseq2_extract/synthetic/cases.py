@@ -112,13 +112,12 @@ def _tube(canvas: np.ndarray, x0: int, y0: int, pts: np.ndarray, heights: np.nda
     seg_h = np.concatenate([[0.0], (heights[:-1] + heights[1:]) / 2]).astype(np.float32)
     seg_w = (widths[:-1] + widths[1:]) / 2
     idx = np.zeros(canvas.shape, dtype=np.uint16)
-    fixed = np.rint((pts - [x0, y0]) * 16).astype(np.int64)
-    fixed = np.clip(fixed, -(1 << 26), 1 << 26)
+    fixed = np.clip(np.rint((pts - [x0, y0]) * 16), -(1 << 26), 1 << 26).astype(np.int64)
+    ends = [tuple(p) for p in fixed.tolist()]
+    thick = np.maximum(1, np.rint(seg_w)).astype(np.int64).tolist()
     # Higher segments drawn last: where segments overlap the highest one stays.
-    for j in np.argsort(seg_h[1:], kind="stable"):
-        a, b = fixed[j], fixed[j + 1]
-        cv2.line(idx, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), int(j + 1),
-                 max(1, int(round(seg_w[j]))), cv2.LINE_8, 4)
+    for j in np.argsort(seg_h[1:], kind="stable").tolist():
+        cv2.line(idx, ends[j], ends[j + 1], j + 1, thick[j], cv2.LINE_8, 4)
     np.maximum(canvas, seg_h[idx], out=canvas)
 
 
@@ -466,7 +465,11 @@ def apply_layer(frame: np.ndarray, layer: CaseLayer, background: np.ndarray,
 
 
 def occluded_fraction(session: SyntheticSession, i: int, layer: CaseLayer) -> float:
-    """Fraction of frame ``i``'s silhouette pixels hidden by ``layer`` (covered or zeroed)."""
+    """Fraction of frame ``i``'s silhouette pixels hidden by ``layer`` (covered or zeroed).
+
+    The same comparison as the rendering, without noise: a silhouette pixel is covered where
+    the object's depth is below the noise-free scene (background - mouse heights).
+    """
     body = session._body_patch(i)
     if body is None:
         return 0.0
@@ -475,19 +478,27 @@ def occluded_fraction(session: SyntheticSession, i: int, layer: CaseLayer) -> fl
     n_sil = int(sil.sum())
     if n_sil == 0:
         return 0.0
-    H, W = session.height, session.width
-    hidden = np.zeros((H, W), dtype=bool)
+    bh_, bw_ = bh.shape
+    hidden = np.zeros(bh.shape, dtype=bool)
     if layer.depth is not None:
-        mouse = session._mouse_heights(i)
-        scene = session._bg_u16.copy()
-        if mouse is not None:
-            mx0, my0, hp = mouse
-            sub = scene[my0: my0 + hp.shape[0], mx0: mx0 + hp.shape[1]]
-            np.subtract(sub, hp, out=sub)
-        y0, x0 = layer.y0, layer.x0
-        h, w = layer.depth.shape
-        hidden[y0: y0 + h, x0: x0 + w] = ((layer.depth != NOTHING)
-                                          & (layer.depth < scene[y0: y0 + h, x0: x0 + w]))
-    hidden.reshape(-1)[layer.zeros] = True
-    box = hidden[by0: by0 + bh.shape[0], bx0: bx0 + bh.shape[1]]
-    return float(box[sil].sum()) / n_sil
+        lh, lw = layer.depth.shape
+        ix0, iy0 = max(bx0, layer.x0), max(by0, layer.y0)
+        ix1, iy1 = min(bx0 + bw_, layer.x0 + lw), min(by0 + bh_, layer.y0 + lh)
+        if ix1 > ix0 and iy1 > iy0:
+            scene = session._bg_u16[iy0:iy1, ix0:ix1].copy()
+            mouse = session._mouse_heights(i)
+            if mouse is not None:
+                mx0, my0, hp = mouse
+                jx0, jy0 = max(ix0, mx0), max(iy0, my0)
+                jx1, jy1 = min(ix1, mx0 + hp.shape[1]), min(iy1, my0 + hp.shape[0])
+                if jx1 > jx0 and jy1 > jy0:
+                    sub = scene[jy0 - iy0: jy1 - iy0, jx0 - ix0: jx1 - ix0]
+                    np.subtract(sub, hp[jy0 - my0: jy1 - my0, jx0 - mx0: jx1 - mx0], out=sub)
+            ov = layer.depth[iy0 - layer.y0: iy1 - layer.y0, ix0 - layer.x0: ix1 - layer.x0]
+            hidden[iy0 - by0: iy1 - by0, ix0 - bx0: ix1 - bx0] = (ov != NOTHING) & (ov < scene)
+    if len(layer.zeros):
+        rr, cc = np.divmod(layer.zeros, session.width)
+        rr, cc = rr - by0, cc - bx0
+        inside = (rr >= 0) & (rr < bh_) & (cc >= 0) & (cc < bw_)
+        hidden[rr[inside], cc[inside]] = True
+    return float(hidden[sil].sum()) / n_sil
