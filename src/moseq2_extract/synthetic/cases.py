@@ -107,18 +107,47 @@ def _tube(canvas: np.ndarray, x0: int, y0: int, pts: np.ndarray, heights: np.nda
           widths: np.ndarray) -> None:
     """Draw a polyline tube into ``canvas`` (heights, mm) taking the maximum height.
 
-    Segment j (``pts[j]`` to ``pts[j + 1]``) has the mean height and width of its ends.
+    A pixel belongs to the tube where its centre lies within ``width(u) / 2`` of the
+    continuous centre line (so a tube of width w covers ~w pixels per pixel of length at
+    any orientation); ``u`` is the nearest point's position along the polyline and the
+    height and width are interpolated there from ``heights`` / ``widths`` (per point).
     """
-    seg_h = np.concatenate([[0.0], (heights[:-1] + heights[1:]) / 2]).astype(np.float32)
-    seg_w = (widths[:-1] + widths[1:]) / 2
-    idx = np.zeros(canvas.shape, dtype=np.uint16)
-    fixed = np.clip(np.rint((pts - [x0, y0]) * 16), -(1 << 26), 1 << 26).astype(np.int64)
-    ends = [tuple(p) for p in fixed.tolist()]
-    thick = np.maximum(1, np.rint(seg_w)).astype(np.int64).tolist()
-    # Higher segments drawn last: where segments overlap the highest one stays.
-    for j in np.argsort(seg_h[1:], kind="stable").tolist():
-        cv2.line(idx, ends[j], ends[j + 1], j + 1, thick[j], cv2.LINE_8, 4)
-    np.maximum(canvas, seg_h[idx], out=canvas)
+    hh, ww = canvas.shape
+    m = len(pts)
+    p = pts - [x0, y0]
+    # The 1-px centre line, each pixel labelled with its segment (1-based).
+    idx = np.zeros((hh, ww), dtype=np.uint16)
+    fixed = np.clip(np.rint(p * 16), -(1 << 26), 1 << 26).astype(np.int64)
+    ends = [tuple(q) for q in fixed.tolist()]
+    for j in range(m - 1):
+        cv2.line(idx, ends[j], ends[j + 1], j + 1, 1, cv2.LINE_8, 4)
+    centre = idx.ravel().nonzero()[0]
+    if not len(centre):
+        return
+    src = np.where(idx > 0, 0, 255).astype(np.uint8)
+    dist, lab = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, cv2.DIST_MASK_5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(dist <= 0.5 * float(widths.max()) + 1.5)
+    # Labels number the zero (centre) pixels in raster order.
+    seg = idx.ravel()[centre[lab[ys, xs] - 1]].astype(np.int64) - 1
+    fx, fy = xs.astype(np.float64), ys.astype(np.float64)
+    best = np.full(len(xs), np.inf)
+    along = np.zeros(len(xs))
+    for off in (-2, -1, 0, 1, 2):
+        jj = np.clip(seg + off, 0, m - 2)
+        ax, ay = p[jj, 0], p[jj, 1]
+        bx, by = p[jj + 1, 0] - ax, p[jj + 1, 1] - ay
+        t = np.clip(((fx - ax) * bx + (fy - ay) * by) / np.maximum(bx * bx + by * by, 1e-12),
+                    0.0, 1.0)
+        d = np.hypot(fx - ax - t * bx, fy - ay - t * by)
+        better = d < best
+        best[better] = d[better]
+        along[better] = (jj + t)[better]
+    knots = np.arange(m)
+    inside = best <= 0.5 * np.interp(along, knots, widths)
+    ys, xs = ys[inside], xs[inside]
+    h = np.interp(along[inside], knots, heights).astype(np.float32)
+    canvas[ys, xs] = np.maximum(canvas[ys, xs], h)
 
 
 def _box(points: np.ndarray, pad: float, width: int, height: int
@@ -188,11 +217,13 @@ class CaseRenderer:
         return min(dist)
 
     # ------------------------------------------------------------------ mouse
-    def head_connector(self, i: int) -> tuple[float, float, float]:
+    def head_connector(self, i: int, radius: float = 0.0) -> tuple[float, float, float]:
         """(x, y, head-top height mm) of the head connector of frame ``i``.
 
         The connector sits on the head ellipsoid (the front part of the body axis), a fifth
-        of its semi-length behind its centre (between the ears).
+        of its semi-length behind its centre (between the ears); the height is the highest
+        point of the mouse within ``radius`` px of it along the body axis (the mouse is
+        highest on its axis).
         """
         s = self.s
         parts = s._parts(s._levels(i))
@@ -200,11 +231,11 @@ class CaseRenderer:
         sc_ = s_head - 0.2 * a_head
         top = 0.0
         for s0, a, _b, hmax, taper in parts:
-            u = (sc_ - s0) / a
-            h = hmax * math.sqrt(max(0.0, 1.0 - u * u))
+            u = (np.linspace(sc_ - radius, sc_ + radius, 17) - s0) / a
+            h = hmax * np.sqrt(np.clip(1.0 - u * u, 0.0, None))
             if taper:
-                h *= 1.0 - taper * min(1.0, max(0.0, u))
-            top = max(top, h)
+                h *= 1.0 - taper * np.clip(u, 0.0, 1.0)
+            top = max(top, float(h.max()))
         x, y, th = float(s._traj.x[i]), float(s._traj.y[i]), float(s._traj.theta[i])
         return x + sc_ * math.cos(th), y - sc_ * math.sin(th), top
 
@@ -243,7 +274,8 @@ class CaseRenderer:
         return pts, u
 
     def _tether(self, i: int) -> CaseLayer:
-        hx, hy, top = self.head_connector(i)
+        r_conn = 0.5 * self.width_near + 0.5 * self.k
+        hx, hy, top = self.head_connector(i, r_conn)
         hc = top + self.connector_dh
         t = i / self.fps
         bias, a1, f1, p1, a2, f2, p2 = self.sway
@@ -252,7 +284,6 @@ class CaseRenderer:
         pts, u = self._cable_points(np.array([hx, hy]), self.anchor, lateral, 2.0)
         heights = hc + (self.anchor_height - hc) * np.sin(0.5 * np.pi * u)
         widths = self.width_near + (self.width_far - self.width_near) * u
-        r_conn = 0.5 * self.width_near + 0.5 * self.k
         box = _box(pts, max(r_conn, self.width_near / 2) + 2, self.W, self.H)
         if box is None:
             return CaseLayer()
@@ -272,7 +303,8 @@ class CaseRenderer:
         canvas[on] = np.maximum(canvas[on], np.float32(h))
 
     def _patch_cord(self, i: int) -> CaseLayer:
-        hx, hy, top = self.head_connector(i)
+        r_conn = 2.5 * self.k
+        hx, hy, top = self.head_connector(i, r_conn)
         hc = top + self.connector_dh
         t = i / self.fps
         amp, f, ph = self.sway
@@ -280,7 +312,6 @@ class CaseRenderer:
                                     amp * math.sin(2 * np.pi * f * t + ph), 1.5)
         heights = hc + (self.commutator_height - hc) * u
         widths = np.where(u < 0.35, 2.0, 1.0)
-        r_conn = 2.5 * self.k
         box = _box(pts, r_conn + 3, self.W, self.H)
         if box is None:
             return CaseLayer()
