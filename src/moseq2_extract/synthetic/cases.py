@@ -130,19 +130,26 @@ def _tube(canvas: np.ndarray, x0: int, y0: int, pts: np.ndarray, heights: np.nda
     ys, xs = np.nonzero(dist <= 0.5 * float(widths.max()) + 1.5)
     # Labels number the zero (centre) pixels in raster order.
     seg = idx.ravel()[centre[lab[ys, xs] - 1]].astype(np.int64) - 1
-    fx, fy = xs.astype(np.float64), ys.astype(np.float64)
-    best = np.full(len(xs), np.inf)
-    along = np.zeros(len(xs))
-    for off in (-2, -1, 0, 1, 2):
+    fx, fy = xs.astype(np.float32), ys.astype(np.float32)
+    p32 = p.astype(np.float32)
+    seg_d = np.diff(p32, axis=0)
+    inv_len2 = 1.0 / np.maximum((seg_d * seg_d).sum(1), np.float32(1e-12))
+    best = np.full(len(xs), np.inf, dtype=np.float32)
+    along = np.zeros(len(xs), dtype=np.float32)
+    # The nearest centre pixel is within ~0.5 px of the nearest point: its segment or a
+    # neighbour holds that point.
+    for off in (-1, 0, 1):
         jj = np.clip(seg + off, 0, m - 2)
-        ax, ay = p[jj, 0], p[jj, 1]
-        bx, by = p[jj + 1, 0] - ax, p[jj + 1, 1] - ay
-        t = np.clip(((fx - ax) * bx + (fy - ay) * by) / np.maximum(bx * bx + by * by, 1e-12),
-                    0.0, 1.0)
-        d = np.hypot(fx - ax - t * bx, fy - ay - t * by)
-        better = d < best
-        best[better] = d[better]
+        rx, ry = fx - p32[jj, 0], fy - p32[jj, 1]
+        bx, by = seg_d[jj, 0], seg_d[jj, 1]
+        t = np.clip((rx * bx + ry * by) * inv_len2[jj], 0.0, 1.0)
+        rx -= t * bx
+        ry -= t * by
+        d2 = rx * rx + ry * ry
+        better = d2 < best
+        best[better] = d2[better]
         along[better] = (jj + t)[better]
+    best = np.sqrt(best)
     knots = np.arange(m)
     inside = best <= 0.5 * np.interp(along, knots, widths)
     ys, xs = ys[inside], xs[inside]
@@ -366,10 +373,9 @@ class CaseRenderer:
         s, sc = self.s, self.s._scene
         length = win["stop"] - win["start"]
         q = (i - win["start"] + 0.5) / length
-        if win["placing"]:
-            p = _smoothstep((1.0 - q) / 0.55)
-        else:
-            p = _smoothstep(min(q, 1.0 - q) / 0.3)
+        # Placing: down on the mouse, then withdrawing; mid-session: in, hover, out.
+        ramp = (1.0 - q) / 0.55 if win["placing"] else min(q, 1.0 - q) / 0.3
+        p = _smoothstep(ramp)
         mouse = np.array([float(s._traj.x[i]), float(s._traj.y[i])])
         t = i / self.fps
         a, b = win["a"], win["b"]
