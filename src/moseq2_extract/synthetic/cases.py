@@ -23,7 +23,8 @@ of ``dropout_rate`` still apply on top.
 * ``hand``: a hand (an ellipsoid blob ~50 x 40 px, 30-60 mm high, fingers lowest) on an arm
   rising from the wrist to 300-400 mm at the image border (perspective width), in two
   windows: the start (~2 s, placing the mouse: touching it, then withdrawing) and once
-  around the middle (2-3 s: reaching in, hovering 0-30 px from the mouse, withdrawing).
+  around the middle (2-3 s: reaching in, hovering 15-40 px from the mouse, closing in to
+  touch it at mid-window, withdrawing).
   While it reaches in or withdraws, the hand is lifted by up to 150 mm.
 * ``dropouts``: zeroed blobs on the mouse in :data:`DROPOUT_BLOB_FRAME_RATE` of the frames
   (at least :data:`DROPOUT_BLOB_MIN_FRACTION` of the silhouette each time), zeroed edge
@@ -349,9 +350,8 @@ class CaseRenderer:
                 start=w0, stop=w1, placing=placing,
                 entry=np.array([cx, cy]) + 0.97 * sc.radius * du,
                 far=np.array([cx, cy]) + 2.6 * sc.radius * du,
-                gap0=float(rng.uniform(10.0, 18.0)) * self.k,
-                gap_amp=float(rng.uniform(10.0, 14.0)) * self.k,
-                gap_f=float(rng.uniform(0.3, 0.7)), gap_ph=float(rng.uniform(0, 2 * np.pi)),
+                gap_far=float(rng.uniform(25.0, 40.0)) * self.k,
+                gap_f=float(rng.uniform(0.5, 1.0)), gap_ph=float(rng.uniform(0, 2 * np.pi)),
                 h_fingers=float(rng.uniform(30.0, 36.0)),
                 h_wrist=float(rng.uniform(52.0, 60.0)),
                 h_border=float(rng.uniform(300.0, 400.0)),
@@ -379,8 +379,15 @@ class CaseRenderer:
         mouse = np.array([float(s._traj.x[i]), float(s._traj.y[i])])
         t = i / self.fps
         a, b = win["a"], win["b"]
-        gap = win["gap0"] + win["gap_amp"] * math.sin(2 * np.pi * win["gap_f"] * t
-                                                      + win["gap_ph"])
+        # Gap between the fingertips and the mouse's side (px, along the arm; < 0: over
+        # it): touching while placing, then away; mid-session hovering 15-40 px away and
+        # touching at the middle of the window.  Plus a small wobble.
+        touch = -3.0 * self.k
+        if win["placing"]:
+            gap = touch + (win["gap_far"] - touch) * _smoothstep(q / 0.45)
+        else:
+            gap = win["gap_far"] - (win["gap_far"] - touch) * math.sin(np.pi * q) ** 4
+        gap += 2.0 * self.k * math.sin(2 * np.pi * win["gap_f"] * t + win["gap_ph"])
         to_far = win["far"] - mouse
         target = mouse + (a + 12.0 * self.g + gap) * to_far / np.hypot(*to_far)
         centre = win["entry"] + p * (target - win["entry"])
