@@ -261,3 +261,14 @@ def test_demo_case_option(monkeypatch):
     result = runner.invoke(cli, ["demo", "d"])
     assert result.exit_code == 0 and seen["case"] == "clean"
     assert runner.invoke(cli, ["demo", "d", "--case", "cable"]).exit_code == 2
+
+
+def test_write_session_writes_the_case(tmp_path):
+    from moseq2_extract.synthetic import write_session
+
+    spec = SessionSpec(n_frames=6, seed=2, case="tether")
+    path = write_session(tmp_path, spec, fmt="dat")
+    frames = np.fromfile(path, dtype="<u2").reshape(6, 424, 512)
+    np.testing.assert_array_equal(frames, SyntheticSession(spec).render())
+    truth = GroundTruth.load(tmp_path / "ground_truth.npz")
+    assert truth.case == "tether" and np.all(truth.occluded_fraction > 0)
