@@ -142,11 +142,14 @@ def run_extract(input_file: str, config: cfg.Config, output_dir: str | None):
 @click.option("--format", "fmt", type=click.Choice(["dat", "avi", "tar.gz", "mkv"]),
               default="dat", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-def demo(directory: str, frames: int, fmt: str, seed: int) -> None:
+@click.option("--case", type=click.Choice(["clean", "tether", "patch_cord", "hand", "dropouts"]),
+              default="clean", show_default=True,
+              help="A hard case drawn over the example session (same mouse)")
+def demo(directory: str, frames: int, fmt: str, seed: int, case: str) -> None:
     from ..synthetic.demo import run_demo
 
     try:
-        report = run_demo(Path(directory), n_frames=frames, fmt=fmt, seed=seed,
+        report = run_demo(Path(directory), n_frames=frames, fmt=fmt, seed=seed, case=case,
                           progress=_TqdmProgress("demo"))
     except ExtractionError as err:
         fail(err)

@@ -27,9 +27,15 @@ height field is a per-posture template (rearing / curling quantised to 1/48 and 
 warped bilinearly to each frame's position and heading, so rendering and truth share it.
 The heading ``angle`` follows spec section 4.10: the head points along
 ``(cos angle, -sin angle)`` in image coordinates (x right, y down).
+
+Hard cases (``SessionSpec.case``, :mod:`.cases`): a tether, a patch cord, a hand reaching
+in, or heavy dropouts on the mouse, drawn over the clean session of the same seed (same
+mouse and truth); ``GroundTruth.intrusion`` and ``GroundTruth.occluded_fraction`` say where
+the mouse is hidden.
 """
 
 
+from .cases import CASES
 from .files import session_metadata, write_session
 from .session import (
     PAUSE,
@@ -43,6 +49,7 @@ from .session import (
 )
 
 __all__ = [
+    "CASES",
     "STATE_NAMES",
     "WALK",
     "PAUSE",

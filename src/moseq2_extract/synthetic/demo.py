@@ -83,8 +83,11 @@ def compare_to_truth(h5_path: Path, truth: GroundTruth) -> Accuracy:
 
 
 def run_demo(directory: Path, *, n_frames: int = 900, fmt: str = "dat", seed: int = 0,
-             progress=None) -> str:
+             case: str = "clean", progress=None) -> str:
     """Write a synthetic session into ``directory``, extract it, and summarise.
+
+    ``case`` names a hard case of :attr:`SessionSpec.case` (``clean``, ``tether``,
+    ``patch_cord``, ``hand``, ``dropouts``); the comparison is against the mouse's truth.
 
     Returns
     -------
@@ -92,15 +95,16 @@ def run_demo(directory: Path, *, n_frames: int = 900, fmt: str = "dat", seed: in
         A short human-readable report (paths, speed, accuracy against ground truth).
     """
     directory = Path(directory)
-    spec = SessionSpec(n_frames=n_frames, seed=seed)
+    spec = SessionSpec(n_frames=n_frames, seed=seed, case=case)
     depth_file = write_session(directory, spec, fmt=fmt)
     outcome: ExtractionOutcome = extract_session(depth_file, make_config({}),
                                                  progress=progress)
     truth_file = depth_file.parent / "ground_truth.npz"
     truth = GroundTruth.load(truth_file)
     acc = compare_to_truth(outcome.h5_path, truth)
+    case_note = "" if case == "clean" else f", hard case {case!r}"
     lines = [
-        f"Example session: {depth_file} ({n_frames} frames, {fmt})",
+        f"Example session: {depth_file} ({n_frames} frames, {fmt}{case_note})",
         f"Results:         {outcome.h5_path}",
         f"                 {outcome.yaml_path}",
     ]
@@ -118,4 +122,11 @@ def run_demo(directory: Path, *, n_frames: int = 900, fmt: str = "dat", seed: in
         f"  heading wrong   {100 * acc.heading_flip_rate:.2f} % of frames",
         f"  height error    {acc.height_mm:.2f} mm (median)",
     ]
+    if acc.missing:
+        lines.append(f"  no mouse found  {acc.missing} frames")
+    if case != "clean":
+        lines.append(
+            f"  case            {case}: {int(truth.intrusion.sum())} frames with a hand in "
+            f"view, {100 * float(np.mean(truth.occluded_fraction)):.1f} % of the mouse "
+            "hidden on average")
     return "\n".join(lines)

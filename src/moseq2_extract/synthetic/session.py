@@ -6,7 +6,7 @@ import logging
 import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import cv2
@@ -16,6 +16,8 @@ from scipy.special import ndtri
 from moseq2_extract.camera import PRESETS, CameraModel
 from moseq2_extract.errors import ConfigError
 from moseq2_extract.paths import atomic_path
+
+from .cases import CASES, CaseLayer, CaseRenderer, apply_layer, occluded_fraction
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +80,13 @@ class SessionSpec:
         Floor radius in Kinect-reference pixels; None = drawn in [150, 170].
     tail : bool
         Render the tail.
+    case : str
+        A hard case added to the clean session of the same seed (same mouse, trajectory,
+        noise and scene; see :mod:`moseq2_extract.synthetic.cases`): ``clean`` (nothing),
+        ``tether`` (a cable from a high anchor at the arena edge to the head), ``patch_cord``
+        (a thin cord from the head up to a commutator above the arena centre), ``hand`` (an
+        arm and hand reaching in at the start and once mid-session), ``dropouts`` (zeroed
+        blobs, edge rings and row bands on the mouse).
     """
 
     n_frames: int = 900
@@ -95,6 +104,7 @@ class SessionSpec:
     floor_depth_mm: float | None = None
     arena_radius_px: float | None = None
     tail: bool = True
+    case: str = "clean"
 
     def validate(self) -> None:
         """Raise :class:`~moseq2_extract.errors.ConfigError` on an invalid value."""
@@ -114,6 +124,7 @@ class SessionSpec:
             ("arena_radius_px",
              self.arena_radius_px is None or 100 <= self.arena_radius_px <= 190,
              "None or in [100, 190]"),
+            ("case", self.case in CASES, f"one of {CASES}"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -158,6 +169,17 @@ class GroundTruth:
         Camera preset name.
     fps : float
         Frame rate.
+    case : str
+        The session's hard case (:attr:`SessionSpec.case`; ``clean`` in files without it).
+    intrusion : ndarray, (n,) bool
+        A hand/arm is in view (``hand`` case; all False otherwise and in older files).
+    occluded_fraction : ndarray, (n,) float64
+        Fraction of the silhouette pixels hidden by the case: covered by a nearer object
+        (cable, connector, hand, arm) or zeroed by the case's dropouts.  The generic
+        per-pixel dropout of ``dropout_rate`` is not counted.  0 in older files.
+
+    The mouse's centroid, angle, heights and sizes are those of the mouse itself, whatever
+    the case draws over it.
     """
 
     centroid_x: np.ndarray
@@ -176,6 +198,16 @@ class GroundTruth:
     arena_radius: float
     camera: str
     fps: float
+    case: str = "clean"
+    intrusion: np.ndarray | None = field(default=None)
+    occluded_fraction: np.ndarray | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        n = len(self.centroid_x)
+        if self.intrusion is None:
+            self.intrusion = np.zeros(n, dtype=bool)
+        if self.occluded_fraction is None:
+            self.occluded_fraction = np.zeros(n, dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self.centroid_x)
@@ -205,6 +237,10 @@ class GroundTruth:
             arena_center=(float(d["arena_center"][0]), float(d["arena_center"][1])),
             arena_radius=float(d["arena_radius"]), camera=str(d["camera"]),
             fps=float(d["fps"]),
+            case=str(d["case"]) if "case" in d else "clean",
+            intrusion=d["intrusion"].astype(bool) if "intrusion" in d else None,
+            occluded_fraction=(d["occluded_fraction"].astype(np.float64)
+                               if "occluded_fraction" in d else None),
         )
 
 
@@ -216,6 +252,7 @@ class _Scene:
     center: tuple[float, float]   # arena centre (x, y)
     radius: float                 # floor radius (px)
     background: np.ndarray        # (H, W) float32, 0 = invalid
+    plane: np.ndarray             # (H, W) float32, the floor plane extended everywhere
     floor_mask: np.ndarray        # (H, W) bool
     static_zero_idx: np.ndarray   # flat indices of permanent zeros
     edge_idx: np.ndarray          # flat indices of wall-edge pixels (high dropout)
@@ -272,6 +309,7 @@ class SyntheticSession:
         self._block_cache: tuple[int, list] | None = None
         self._templates: dict[tuple[int, int], tuple[np.ndarray, float, float]] = {}
         self._gt: GroundTruth | None = None
+        self._case = CaseRenderer(self) if self.spec.case != "clean" else None
 
     # ------------------------------------------------------------------ scene
     def _build_scene(self) -> _Scene:
@@ -313,7 +351,8 @@ class SyntheticSession:
         flat = np.arange(H * W)
         return _Scene(
             camera=cam, k=k, depth0=depth0, center=(float(cx), float(cy)), radius=radius,
-            background=bg.astype(np.float32), floor_mask=r <= radius,
+            background=bg.astype(np.float32), plane=plane.astype(np.float32),
+            floor_mask=r <= radius,
             static_zero_idx=flat[invalid.ravel()], edge_idx=flat[edge.ravel()],
             outside_idx=flat[(outside & ~invalid).ravel()],
         )
@@ -590,6 +629,13 @@ class SyntheticSession:
             cols["length_px"][i], cols["width_px"][i] = 4 * math.sqrt(lam1), 4 * math.sqrt(lam2)
             cols["height_mean_mm"][i] = float(h[mask].mean(dtype=np.float64))
             area[i] = m00
+        intrusion = np.zeros(n, dtype=bool)
+        occluded = np.zeros(n)
+        if self._case is not None:
+            for i in range(n):
+                layer = self._case.layer(i)
+                intrusion[i] = layer.intrusion
+                occluded[i] = occluded_fraction(self, i, layer)
         sc = self._scene
         self._gt = GroundTruth(
             centroid_x=cols["centroid_x"], centroid_y=cols["centroid_y"],
@@ -599,7 +645,8 @@ class SyntheticSession:
             timestamps_ms=self.timestamps_ms(), true_depth_mm=sc.depth0,
             background=sc.background.copy(), floor_mask=sc.floor_mask.copy(),
             arena_center=sc.center, arena_radius=sc.radius, camera=self.camera.name,
-            fps=float(self.spec.fps),
+            fps=float(self.spec.fps), case=self.spec.case, intrusion=intrusion,
+            occluded_fraction=occluded,
         )
         return self._gt
 
@@ -690,9 +737,26 @@ class SyntheticSession:
                 np.subtract(sub, hp, out=sub)
             flat = frame.reshape(-1)
             flat[static] = 0
+            layer = None
+            if self._case is not None:
+                layer = self._case.layer(i)
+                noise = (self._bank[bank, dy: dy + H, dx: dx + W]
+                         if self._bank is not None else None)
+                apply_layer(frame, layer, bg, noise)
             if len(zeros):
                 flat[zeros] = 0
+            if layer is not None and len(layer.zeros):
+                flat[layer.zeros] = 0
         return out
+
+    def case_layer(self, i: int) -> CaseLayer:
+        """The :class:`~moseq2_extract.synthetic.cases.CaseLayer` of frame ``i`` (what the
+        hard case draws; an empty layer for ``clean``)."""
+        if not 0 <= i < self.n_frames:
+            raise ValueError(f"frame {i} outside 0..{self.n_frames}")
+        if self._case is None:
+            return CaseLayer()
+        return self._case.layer(i)
 
     def iter_chunks(self, chunk_size: int = 500, *, reuse_buffer: bool = False
                     ) -> Iterator[np.ndarray]:
