@@ -194,7 +194,7 @@ class CaseRenderer:
             self.connector_dh = float(rng.uniform(5.0, 10.0))
             self.width_near = float(rng.uniform(6.0, 8.0)) * self.k
             self.width_far = float(rng.uniform(3.0, 4.0)) * self.k
-            self.sway = (float(rng.uniform(-0.04, 0.04)),
+            self.sway: tuple[float, ...] = (float(rng.uniform(-0.04, 0.04)),
                          float(rng.uniform(0.06, 0.12)), float(rng.uniform(0.15, 0.4)),
                          float(rng.uniform(0, 2 * np.pi)),
                          float(rng.uniform(0.03, 0.06)), float(rng.uniform(0.6, 1.2)),

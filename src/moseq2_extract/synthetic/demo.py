@@ -124,7 +124,8 @@ def run_demo(directory: Path, *, n_frames: int = 900, fmt: str = "dat", seed: in
     ]
     if acc.missing:
         lines.append(f"  no mouse found  {acc.missing} frames")
-    if case != "clean":
+    if case != "clean" and truth.intrusion is not None \
+            and truth.occluded_fraction is not None:
         lines.append(
             f"  case            {case}: {int(truth.intrusion.sum())} frames with a hand in "
             f"view, {100 * float(np.mean(truth.occluded_fraction)):.1f} % of the mouse "
