@@ -6,6 +6,7 @@ Both are written under temporary names and renamed into place only by
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -84,8 +85,16 @@ class SessionOutputs:
         try:
             if self.movie is not None:
                 self.movie.close()
-        finally:
+        except BaseException:
+            with contextlib.suppress(BaseException):  # let the writer thread finish
+                finalizing.result()
+            raise
+        try:
             finalizing.result()
+        except BaseException:
+            if self.movie is not None:  # no movie of results that were never completed
+                self.movie.path.unlink(missing_ok=True)
+            raise
 
     def abort(self) -> None:
         """Remove both temporary files."""

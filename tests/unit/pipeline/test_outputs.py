@@ -116,9 +116,6 @@ def test_finish_refuses_missing_rows(depth, tmp_path):
     assert files_in(plan.paths.output_dir) == []
 
 
-@pytest.mark.xfail(strict=True, reason="finish renames the movie while the h5 is finalized; "
-                   "when that fails the movie stays at its final path and abort cannot "
-                   "remove it")
 def test_a_failed_finish_leaves_no_movie_behind(depth, tmp_path):
     plan = make_plan(depth, tmp_path)
     with ThreadPoolExecutor(2) as pool:
