@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for case in [c.strip() for c in args.cases.split(",") if c.strip()]:
         folder = out / f"session_{case}"
-        if not (folder / "depth.dat").exists():
+        if not (folder / "ground_truth.npz").exists():  # written last
             print(f"generating the {case} session ({args.frames} frames) ...", file=sys.stderr)
             write_session(folder, SessionSpec(n_frames=args.frames, seed=args.seed, case=case))
         truth = GroundTruth.load(folder / "ground_truth.npz")
