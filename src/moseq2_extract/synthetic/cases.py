@@ -292,14 +292,23 @@ class CaseRenderer:
         pts, u = self._cable_points(np.array([hx, hy]), self.anchor, lateral, 2.0)
         heights = hc + (self.anchor_height - hc) * np.sin(0.5 * np.pi * u)
         widths = self.width_near + (self.width_far - self.width_near) * u
-        box = _box(pts, max(r_conn, self.width_near / 2) + 2, self.W, self.H)
+        return self._cable_layer(pts, heights, widths, (hx, hy), r_conn, hc,
+                                 margin=max(r_conn, self.width_near / 2) + 2)
+
+    def _cable_layer(self, pts: np.ndarray, heights: np.ndarray, widths: np.ndarray,
+                     head: tuple[float, float], r_conn: float, connector_height: float, *,
+                     margin: float, out_of_range: float | None = None) -> CaseLayer:
+        """A cable along ``pts`` ending in a connector disk at ``head``; heights above
+        ``out_of_range`` (mm) read as invalid (0)."""
+        box = _box(pts, margin, self.W, self.H)
         if box is None:
             return CaseLayer()
         x0, y0, x1, y1 = box
         canvas = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
         _tube(canvas, x0, y0, pts, heights, widths)
-        self._connector(canvas, x0, y0, hx, hy, r_conn, hc)
-        return self._overlay(box, canvas)
+        self._connector(canvas, x0, y0, head[0], head[1], r_conn, connector_height)
+        invalid = None if out_of_range is None else canvas > out_of_range
+        return self._overlay(box, canvas, invalid)
 
     @staticmethod
     def _connector(canvas: np.ndarray, x0: int, y0: int, x: float, y: float, r: float,
@@ -320,14 +329,8 @@ class CaseRenderer:
                                     amp * math.sin(2 * np.pi * f * t + ph), 1.5)
         heights = hc + (self.commutator_height - hc) * u
         widths = np.where(u < 0.35, 2.0, 1.0)
-        box = _box(pts, r_conn + 3, self.W, self.H)
-        if box is None:
-            return CaseLayer()
-        x0, y0, x1, y1 = box
-        canvas = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
-        _tube(canvas, x0, y0, pts, heights, widths)
-        self._connector(canvas, x0, y0, hx, hy, r_conn, hc)
-        return self._overlay(box, canvas, invalid=canvas > CORD_RANGE_LIMIT_MM)
+        return self._cable_layer(pts, heights, widths, (hx, hy), r_conn, hc,
+                                 margin=r_conn + 3, out_of_range=CORD_RANGE_LIMIT_MM)
 
     # -------------------------------------------------------------------- hand
     def _init_hand(self, rng: np.random.Generator) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import tarfile
 
 import numpy as np
 import pytest
@@ -14,6 +12,8 @@ from moseq2_extract.errors import InputFileError
 from moseq2_extract.io.metadata import DEFAULT_METADATA
 from moseq2_extract.io.session import load_session
 from moseq2_extract.io.writers import write_azure_mkv, write_depth_video
+
+from .depth_data import write_tar
 
 H, W = 20, 24
 
@@ -121,18 +121,10 @@ def test_mkv_session_uses_container_timestamps_in_ms(tmp_path):
         np.testing.assert_array_equal(reader.read(0, 7), frames)
 
 
-def _tar(path, members: dict[str, bytes]) -> None:
-    with tarfile.open(path, "w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-
-
 def test_tar_session_members(tmp_path):
     frames = frames_of(10)
     path = tmp_path / "session_123.tar.gz"
-    _tar(path, {"depth.dat": frames.tobytes(),
+    write_tar(path, {"depth.dat": frames.tobytes(),
                 "metadata.json": json.dumps({"SubjectName": "m9",
                                              "DepthResolution": [W, H]}).encode(),
                 "depth_ts.txt": ts_text(11).encode()})
@@ -149,7 +141,7 @@ def test_tar_session_members(tmp_path):
 def test_tar_session_metadata_beside_the_archive(tmp_path):
     frames = frames_of(3)
     path = tmp_path / "session_5.tgz"
-    _tar(path, {"depth.dat": frames.tobytes()})
+    write_tar(path, {"depth.dat": frames.tobytes()})
     (tmp_path / "session_5.json").write_text(json.dumps({"SubjectName": "beside"}))
     session = load_session(path, frame_size=(W, H))
     assert session.metadata == {"SubjectName": "beside"}
