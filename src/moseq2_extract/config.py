@@ -261,6 +261,12 @@ class Config(Mapping[str, Any]):
     workers: int = P(0, INT, "Worker processes for per-frame work and the preview (0 = all "
         "cores; 1 = no worker processes)", ENGINE, minimum=0)
     seed: int = P(0, INT, "Seed of the random floor-plane search (RANSAC)", ENGINE, minimum=0)
+    fill_dropouts: bool = P(True, BOOL,
+        "Treat pixels without depth on the mouse as missing data (filled from their "
+        "neighbours), not as floor", ENGINE)
+    ignore_intrusions: bool = P(True, BOOL,
+        "Ignore an arm reaching into the arena (far taller than max_height) and the hand at "
+        "its tip; flag those frames", ENGINE)
     # ---- batch-extract only ----
     extensions: list[str] = P([".dat"], STR_LIST, "Depth-file extensions to search for", BATCH)
     skip_checks: bool = P(False, FLAG,

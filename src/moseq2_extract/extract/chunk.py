@@ -27,6 +27,7 @@ import numpy as np
 from ..config import Config
 from ..roi.roi import make_strel
 from .crop import crop_rotate, crop_transform
+from .dropouts import fill_missing, fill_strel
 from .features import largest_blob
 from .frames import (
     HeightSubtractor,
@@ -36,7 +37,13 @@ from .frames import (
     subtract_background,
     temporal_median,
 )
+from .intrusion import IntrusionDetector, drop_touching
+from .quality import MISSING_FRACTION, Quality
 from .results import BoxWindows
+
+#: Smallest blob (as a fraction of the crop's area) taken for the mouse while an intruder
+#: is in view: what is left of a mouse under a hand is not the mouse.
+INTRUSION_MIN_AREA = 0.04
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,8 @@ class ChunkParams:
     cable_filter_iters: int = 0
     crop_size: int = 80
     compute_raw_scalars: bool = False
+    fill_dropouts: bool = True
+    ignore_intrusions: bool = True
 
     @classmethod
     def from_config(cls, config: Config) -> ChunkParams:
@@ -70,6 +79,8 @@ class ChunkParams:
             cable_filter_iters=config.cable_filter_iters,
             crop_size=config.crop_size[0],
             compute_raw_scalars=config.compute_raw_scalars,
+            fill_dropouts=config.fill_dropouts,
+            ignore_intrusions=config.ignore_intrusions,
         )
 
     @property
@@ -102,6 +113,8 @@ class FrameMeasures:
         Filtered heights in the same frame (flip evidence, classifiers).
     masks : ndarray, (n, c, c) bool
         The mouse blob in the same frame.
+    quality : ndarray, (n,) uint8
+        :class:`~.quality.Quality` flags of each frame.
     """
 
     x: np.ndarray
@@ -114,6 +127,7 @@ class FrameMeasures:
     crops: np.ndarray
     filtered_crops: np.ndarray
     masks: np.ndarray
+    quality: np.ndarray
 
     def __len__(self) -> int:
         return len(self.x)
@@ -125,7 +139,12 @@ class FrameMeasures:
         return cls(np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan),
                    np.full(n, np.nan), np.full(n, np.nan), np.zeros(n), np.zeros(n),
                    np.zeros((n, c, c), dtype), np.zeros((n, c, c), dtype),
-                   np.zeros((n, c, c), bool))
+                   np.zeros((n, c, c), bool), np.full(n, int(Quality.NOT_FOUND), np.uint8))
+
+
+def missing_pixels(raw: np.ndarray, roi: np.ndarray) -> np.ndarray:
+    """Pixels of the arena the camera read as 0, ``(..., h, w)`` bool."""
+    return (raw == 0) & roi
 
 
 def prepare_heights(
@@ -142,10 +161,16 @@ def prepare_heights(
 
     Returns
     -------
-    (heights, filtered) : two (n, h, w) arrays of ``params.frame_dtype``.
+    (heights, filtered) : two (n, h, w) arrays of ``params.frame_dtype``; with
+    ``params.fill_dropouts`` the heights have their missing pixels filled
+    (:func:`~.dropouts.fill_missing`).
     """
     heights = subtract_background(raw, background, roi, min_height=params.min_height,
                                   max_height=params.max_height, frame_dtype=params.frame_dtype)
+    if params.fill_dropouts:
+        strel = fill_strel()
+        for i in range(len(heights)):
+            fill_missing(heights[i], missing_pixels(raw[i], roi), strel)
     filtered = filter_frames(heights, spatial_filter_size=params.spatial_filter_size,
                              strel_tail=params.strel_tail,
                              tail_filter_iters=params.tail_filter_iters,
@@ -155,7 +180,8 @@ def prepare_heights(
 
 
 def _measure_into(out: FrameMeasures, i: int, heights: np.ndarray, window: np.ndarray,
-                  origin: tuple[int, int], full: np.ndarray, params: ChunkParams) -> None:
+                  origin: tuple[int, int], full: np.ndarray, params: ChunkParams, *,
+                  missing: np.ndarray | None = None, zone: np.ndarray | None = None) -> None:
     """Find the mouse in one frame and fill row ``i`` of ``out``.
 
     Parameters
@@ -167,13 +193,31 @@ def _measure_into(out: FrameMeasures, i: int, heights: np.ndarray, window: np.nd
     full : ndarray, (h, w)
         The whole filtered frame: zero outside ``window`` (the crops of filtered heights are
         cut from it, so they do not depend on the window's extent).
+    missing : ndarray, bool, optional
+        Pixels of ``window`` without a reading (part of the mouse where it encloses them).
+    zone : ndarray, uint8, optional
+        Pixels of ``window`` near an intruder (:class:`~.intrusion.IntrusionDetector`):
+        blobs touching it are not the mouse.
     """
     ox, oy = origin
     mask = (window > params.min_height).view(np.uint8)
-    blob, blob_mask = largest_blob(mask, offset=origin)
-    if blob_mask is None or not np.isfinite(blob.x):
+    quality = 0
+    if zone is not None:
+        quality |= Quality.INTRUSION
+        if drop_touching(mask, zone):
+            quality |= Quality.NOT_LARGEST
+    blob, blob_mask = largest_blob(mask, offset=origin, missing=missing)
+    small = (zone is not None and blob_mask is not None
+             and blob.area < INTRUSION_MIN_AREA * params.crop_size ** 2)
+    if blob_mask is None or not np.isfinite(blob.x) or small:
+        out.quality[i] = quality | Quality.NOT_FOUND
         return
     bx, by, bw, bh = blob.bbox
+    if missing is not None:
+        lost = np.count_nonzero(blob_mask.view(bool) & missing[by:by + bh, bx:bx + bw])
+        if lost >= MISSING_FRACTION * blob.area:
+            quality |= Quality.PART_MISSING
+    out.quality[i] = quality
     if params.compute_raw_scalars:
         source = heights[oy + by:oy + by + bh, ox + bx:ox + bx + bw]
     else:
@@ -191,7 +235,8 @@ def _measure_into(out: FrameMeasures, i: int, heights: np.ndarray, window: np.nd
 
 
 def measure_frames(
-    heights: np.ndarray, filtered: np.ndarray, params: ChunkParams
+    heights: np.ndarray, filtered: np.ndarray, params: ChunkParams, *,
+    missing: np.ndarray | None = None, zones: list[np.ndarray | None] | None = None
 ) -> FrameMeasures:
     """Find the mouse in each frame, measure it and cut its egocentric crops.
 
@@ -199,6 +244,10 @@ def measure_frames(
     ----------
     heights, filtered : ndarray, (n, h, w)
         Unfiltered and filtered heights over the ROI box.
+    missing : ndarray, (n, h, w) bool, optional
+        Pixels without a reading (see :func:`_measure_into`).
+    zones : list of ((h, w) uint8 or None), optional
+        Each frame's intruder zone.
 
     Returns
     -------
@@ -207,7 +256,9 @@ def measure_frames(
     n = len(filtered)
     out = FrameMeasures.empty(n, params.crop_size, filtered.dtype)
     for i in range(n):
-        _measure_into(out, i, heights[i], filtered[i], (0, 0), filtered[i], params)
+        _measure_into(out, i, heights[i], filtered[i], (0, 0), filtered[i], params,
+                      missing=None if missing is None else missing[i],
+                      zone=None if zones is None else zones[i])
     return out
 
 
@@ -257,6 +308,9 @@ class BlockKernel:
                                    strel_cable=params.strel_cable,
                                    cable_filter_iters=params.cable_filter_iters,
                                    dtype=self.subtract.dtype)
+        self.intrusions = (IntrusionDetector(background, roi, max_height=params.max_height)
+                           if params.ignore_intrusions else None)
+        self.fill = fill_strel() if params.fill_dropouts else None
         self._local = threading.local()
 
     def extract(self, raw: np.ndarray, *, lead: int = 0, count: int | None = None
@@ -284,8 +338,11 @@ class BlockKernel:
             heights, filtered = prepare_heights(raw, self.background, self.roi, self.params)
             filtered = temporal_median(filtered, self.params.temporal_filter_size)
             heights = heights[lead:lead + n]
-            return FrameBlock(measure_frames(heights, filtered[lead:lead + n], self.params),
-                              BoxWindows.from_dense(heights))
+            mine = raw[lead:lead + n]
+            zones = None if self.intrusions is None else [self.intrusions(f) for f in mine]
+            measures = measure_frames(heights, filtered[lead:lead + n], self.params,
+                                      missing=missing_pixels(mine, self.roi), zones=zones)
+            return FrameBlock(measures, BoxWindows.from_dense(heights))
         block = self._new_block(n)
         self._run(raw[lead:lead + n], block)
         return block
@@ -314,10 +371,18 @@ class BlockKernel:
             rect = nonzero_rect(heights)
             if rect[2] == 0:
                 continue
+            y0, y1, x0, x1 = win = self.filter.window(rect, self.shape)
+            missing = zone = None
+            if self.fill is not None:
+                missing = missing_pixels(raw[i][y0:y1, x0:x1], self.roi[y0:y1, x0:x1])
+                fill_missing(heights[y0:y1, x0:x1], missing, self.fill)
+            if self.intrusions is not None:
+                zone = self.intrusions(raw[i])
+                zone = None if zone is None else zone[y0:y1, x0:x1]
             bx, by, bw, bh = rect
             block.box.set(i, rect, heights[by:by + bh, bx:bx + bw].copy())
-            y0, y1, x0, x1 = win = self.filter.window(rect, self.shape)
             window = self.filter(heights, win)
             full[y0:y1, x0:x1] = window  # zero elsewhere: the whole filtered frame
-            _measure_into(out, i, heights, window, (x0, y0), full, self.params)
+            _measure_into(out, i, heights, window, (x0, y0), full, self.params,
+                          missing=missing, zone=zone)
             full[y0:y1, x0:x1] = 0

@@ -54,7 +54,8 @@ def moment_features(moments: dict, *, offset: tuple[float, float] = (0.0, 0.0)
     return float(x), float(y), theta, major, minor
 
 
-def largest_blob(mask: np.ndarray, *, offset: tuple[int, int] = (0, 0)
+def largest_blob(mask: np.ndarray, *, offset: tuple[int, int] = (0, 0),
+                 missing: np.ndarray | None = None
                  ) -> tuple[BlobFeatures, np.ndarray | None]:
     """Features of the blob of ``mask`` with the largest outer contour.
 
@@ -67,6 +68,9 @@ def largest_blob(mask: np.ndarray, *, offset: tuple[int, int] = (0, 0)
     offset : (int, int)
         ``(x, y)`` position of ``mask`` in a larger image: added to the centroid (in
         integers first, so a window gives exactly the full image's centroid).
+    missing : ndarray, (h, w) bool, optional
+        Pixels without a reading: those enclosed by the blob's outer contour count as part
+        of it (a hole of missing depth is not a hole in the mouse).
 
     Returns
     -------
@@ -84,7 +88,10 @@ def largest_blob(mask: np.ndarray, *, offset: tuple[int, int] = (0, 0)
     bx, by, bw, bh = cv2.boundingRect(contour)
     window = np.zeros((bh, bw), np.uint8)
     cv2.drawContours(window, [contour], -1, 1, thickness=-1, offset=(-bx, -by))
-    window &= mask[by:by + bh, bx:bx + bw]
+    inside = mask[by:by + bh, bx:bx + bw]
+    if missing is not None:
+        inside = inside | missing[by:by + bh, bx:bx + bw].view(np.uint8)
+    window &= inside
     moments = cv2.moments(window, binaryImage=True)
     x, y, theta, major, minor = moment_features(
         moments, offset=(bx + int(offset[0]), by + int(offset[1])))

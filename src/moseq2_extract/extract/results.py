@@ -123,6 +123,8 @@ class ChunkResult:
         True where the crop was rotated by 180 degrees by the heading decision.
     heading_confidence : ndarray, (n,) float32 or None
         Posterior probability of the chosen heading.
+    quality : ndarray, (n,) uint8 or None
+        :class:`~.quality.Quality` flags of each frame.
     box : ndarray, (n, h, w) uint8 or uint16, or BoxWindows
         Thresholded heights over the ROI bounding box (for the preview movie);
         ``np.asarray(box)`` gives the dense stack either way.
@@ -135,6 +137,7 @@ class ChunkResult:
     box: np.ndarray | BoxWindows
     flips: np.ndarray | None = None
     heading_confidence: np.ndarray | None = None
+    quality: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame_index)

@@ -82,6 +82,10 @@ MASK_EM = "mask_em"  # frames_mask holds tracking-model log-likelihoods
 TIMESTAMPS = "timestamps"  # source timestamps are known
 FLIPS = "flips"  # a flip decision is recorded
 HEADING_CONFIDENCE = "heading_confidence"  # created on the first chunk that carries it
+QUALITY = "quality"  # likewise
+#: Per-frame datasets created by the first chunk that carries them: condition -> the
+#: :class:`~moseq2_extract.extract.results.ChunkResult` attribute they hold.
+LATE_DATASETS = {HEADING_CONFIDENCE: "heading_confidence", QUALITY: "quality"}
 
 #: Rules for dtypes that depend on the run.
 DTYPE_RULES = ("frame_dtype", "roi_dtype", "true_depth_dtype", "vlen_str", "version_bytes")
@@ -168,6 +172,11 @@ LAYOUT: tuple[DatasetSpec, ...] = (
        "Posterior probability of the chosen heading (0.5 = undecided); added by this "
        "implementation", condition=HEADING_CONFIDENCE, per_frame=True,
        fillvalue=float("nan")),
+    _S("metadata/extraction/quality", "uint8", ("n",), "gzip",
+       "Per-frame quality flags (bitwise OR): 1 thin structure removed, 2 part of the mouse "
+       "without depth, 4 intrusion ignored, 8 mouse not found, 16 tracker re-initialised, "
+       "32 not the largest blob; added by this implementation", condition=QUALITY,
+       per_frame=True),
 )
 
 LAYOUT_BY_PATH: dict[str, tuple[DatasetSpec, ...]] = {}

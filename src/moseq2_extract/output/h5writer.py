@@ -31,8 +31,8 @@ from .h5layout import (
     EXTRACT_VERSION,
     EXTRACTION_GROUP,
     FLIPS,
-    HEADING_CONFIDENCE,
-    LAYOUT_BY_PATH,
+    LATE_DATASETS,
+    LAYOUT,
     MASK_BOOL,
     MASK_EM,
     PARAMETERS_GROUP,
@@ -47,6 +47,9 @@ from .h5layout import (
     write_acquisition_metadata,
     write_parameters,
 )
+
+_LATE_SPECS: dict[str, DatasetSpec] = {s.condition: s for s in LAYOUT
+                                       if s.condition in LATE_DATASETS}
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +246,7 @@ def create_layout(
     }
     scalar_descriptions = scalar_descriptions or {}
     for spec in layout_for(conditions):
-        if spec.condition == HEADING_CONFIDENCE:
+        if spec.condition in LATE_DATASETS:
             continue  # created by the first write that carries it
         shape = resolve_shape(spec, dims)
         dtype = resolve_dtype(spec, frame_dtype=frame_dtype, roi=roi, true_depth=true_depth,
@@ -430,7 +433,8 @@ class ResultsWriter:
         self._scalars = {name: h5[f"scalars/{name}"] for name in SCALAR_NAMES}
         ext = h5[EXTRACTION_GROUP]
         self._flips = ext.get("flips")
-        self._heading = ext.get("heading_confidence")
+        self._late = {cond: ext.get(spec.path.rsplit("/", 1)[1])
+                      for cond, spec in _LATE_SPECS.items()}
         self.n_frames = int(self._frames.shape[0])
         self.crop_size = (int(self._frames.shape[1]), int(self._frames.shape[2]))
         self.frame_dtype = str(self._frames.dtype)
@@ -552,13 +556,16 @@ class ResultsWriter:
             dset[sl] = np.asarray(result.scalars[name], dtype=np.float32).reshape(k)
         if self._flips is not None:
             self._flips[sl] = np.asarray(result.flips, dtype=bool).reshape(k)
-        if result.heading_confidence is not None:
-            if self._heading is None:
-                spec = LAYOUT_BY_PATH["metadata/extraction/heading_confidence"][0]
-                self._heading = _create_dataset(h5, spec, (self.n_frames,),
-                                                np.dtype(spec.dtype))
-            self._heading[sl] = np.asarray(result.heading_confidence,
-                                           dtype=np.float32).reshape(k)
+        for cond, attr in LATE_DATASETS.items():
+            values = getattr(result, attr)
+            if values is None:
+                continue
+            spec = _LATE_SPECS[cond]
+            dset = self._late[cond]
+            if dset is None:
+                dset = self._late[cond] = _create_dataset(h5, spec, (self.n_frames,),
+                                                          np.dtype(spec.dtype))
+            dset[sl] = np.asarray(values, dtype=spec.dtype).reshape(k)
         self._record(row, row + k)
         if time.monotonic() - self._last_flush >= self.flush_interval:
             self._flush_progress()
@@ -653,9 +660,9 @@ def read_results(path: str | os.PathLike, *, frames: bool = False) -> dict[str, 
     dict
         ``uuid`` (str), ``n_frames``, ``crop_size``, ``frame_dtype``, ``scalars`` (name ->
         (n,) float32), ``timestamps`` ((n,) float64 or None), ``flips`` ((n,) bool or
-        None), ``heading_confidence`` or None, ``first_frame_idx``, ``last_frame_idx``,
-        ``true_depth``, ``extract_version`` (str), ``acquisition`` and ``parameters``
-        (decoded dicts), ``rows_written``; with ``frames=True`` also ``frames`` and
+        None), ``heading_confidence`` and ``quality`` or None, ``first_frame_idx``,
+        ``last_frame_idx``, ``true_depth``, ``extract_version`` (str), ``acquisition`` and
+        ``parameters`` (decoded dicts), ``rows_written``; with ``frames=True`` also ``frames`` and
         ``frames_mask`` arrays.
     """
     path = Path(path)
@@ -675,6 +682,7 @@ def read_results(path: str | os.PathLike, *, frames: bool = False) -> dict[str, 
             "flips": ext["flips"][()] if "flips" in ext else None,
             "heading_confidence": (ext["heading_confidence"][()]
                                    if "heading_confidence" in ext else None),
+            "quality": ext["quality"][()] if "quality" in ext else None,
             "first_frame_idx": int(ext["first_frame_idx"][0]),
             "last_frame_idx": int(ext["last_frame_idx"][0]),
             "true_depth": ext["true_depth"][()].item(),

@@ -23,6 +23,7 @@ from ..camera import CameraModel
 from ..config import Config
 from ..extract.chunk import FrameMeasures
 from ..extract.hampel import hampel
+from ..extract.quality import UNRELIABLE
 from ..extract.results import BoxWindows, ChunkResult
 from ..extract.scalars import MotionCarry, compute_scalars
 from ..heading.model import (
@@ -229,6 +230,8 @@ class SequenceAssembler:
             return
         p_switch = self._switch_probability(measures, theta, valid, previous)
         motion = self._motion_evidence(measures, theta)
+        # no heading evidence from a frame with an intruder or a lost tracker
+        informative = valid & ((measures.quality & UNRELIABLE) == 0)
         if self.flip_model is None:
             raw = shape_features(measures.filtered_crops, measures.masks)
             sign = np.where(odd, -1.0, 1.0)
@@ -237,7 +240,7 @@ class SequenceAssembler:
             usual = self._heights.update(feats.max_height, valid)
             shape = shape_evidence(measures.filtered_crops, measures.masks,
                                    usual_height=usual, features=feats)
-            self._smoother.push(np.where(valid, shape + motion, 0.0), p_switch)
+            self._smoother.push(np.where(informative, shape + motion, 0.0), p_switch)
             return
         p_west = np.full(len(theta), np.nan)
         if valid.any():
@@ -245,7 +248,8 @@ class SequenceAssembler:
             turn_in_place((crops,), odd[valid])
             logodds = np.asarray(self.flip_model(crops), float)
             p_west[valid] = 1.0 / (1.0 + np.exp(-np.clip(logodds, -30, 30)))
-        self._cls_wait.append((p_west, valid, np.where(valid, motion, 0.0), p_switch))
+        p_west[~informative] = np.nan
+        self._cls_wait.append((p_west, valid, np.where(informative, motion, 0.0), p_switch))
         self._push_classifier(final=False)
 
     def _push_classifier(self, *, final: bool) -> None:
@@ -382,7 +386,7 @@ class SequenceAssembler:
         return ChunkResult(frame_index=np.asarray(idx), frames=crops, masks=masks,
                            scalars=scalars, box=box,
                            flips=flips & valid, heading_confidence=np.where(valid, conf, 0)
-                           .astype(np.float32))
+                           .astype(np.float32), quality=m.quality)
 
 
 def turn_in_place(arrays: tuple[np.ndarray, ...], which: np.ndarray) -> None:

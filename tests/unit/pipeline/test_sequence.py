@@ -105,7 +105,7 @@ def simulated_measures(n=700, seed=0):
     m = FrameMeasures(x=x, y=y, orientation=orientation, major=np.full(n, 57.0),
                       minor=np.full(n, 25.0), area=masks.sum((1, 2)).astype(float),
                       height=np.full(n, 30.0), crops=crops, filtered_crops=crops.copy(),
-                      masks=masks)
+                      masks=masks, quality=np.zeros(n, np.uint8))
     return m, heading, gap
 
 
@@ -217,7 +217,7 @@ def plain_measures(n, *, orientation=0.3, x=None, c=8, seed=0):
         orientation=np.broadcast_to(np.asarray(orientation, float), (n,)).copy(),
         major=np.full(n, 40.0), minor=np.full(n, 15.0), area=np.full(n, 400.0),
         height=np.full(n, 30.0), crops=crops, filtered_crops=crops.copy(),
-        masks=rng.random((n, c, c)) > 0.5)
+        masks=rng.random((n, c, c)) > 0.5, quality=np.zeros(n, np.uint8))
 
 
 def copy_of(m, sl=slice(None)):

@@ -1,0 +1,59 @@
+"""Pixels without depth on the mouse: treated as missing data, not as floor.
+
+Depth cameras return 0 where they cannot measure (dark or glossy fur, steep edges,
+interference).  Thresholded, such a pixel reads as floor, so a zeroed blob makes a hole in
+the mouse, a zeroed row band cuts it in two and zeroed edge pixels shrink it, and the
+centroid, axis and heights move with them.  :func:`fill_missing` gives those pixels the
+height a morphological closing of their neighbourhood implies (only where the camera read
+nothing), before any filter or moment sees the frame.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: Diameter (px) of the closing that fills gaps: a band of up to this many zeroed rows and
+#: holes up to this wide are bridged; convex outlines do not grow.
+FILL_SIZE = 11
+
+
+def fill_strel(size: int = FILL_SIZE) -> np.ndarray:
+    """The elliptical structuring element of :func:`fill_missing` (uint8)."""
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(size), int(size)))
+
+
+def fill_missing(heights: np.ndarray, invalid: np.ndarray, strel: np.ndarray) -> int:
+    """Fill pixels without depth from their neighbours, in place.
+
+    Parameters
+    ----------
+    heights : ndarray, (h, w) uint8 or uint16
+        Thresholded heights (mm); 0 = floor or no reading.  Modified in place.
+    invalid : ndarray, (h, w) uint8 (0/1) or bool
+        Pixels the camera read as 0 (inside the arena).
+    strel : ndarray
+        Structuring element of the closing (:func:`fill_strel`).
+
+    Returns
+    -------
+    int
+        Pixels filled (0 leaves ``heights`` unchanged).
+
+    Notes
+    -----
+    A closing (dilation then erosion) fills concavities and gaps narrower than ``strel``
+    and leaves convex outlines where they are, so a missing pixel gets a height only where
+    the mouse surrounds it; pixels that read a depth are never changed.  Holes wider than
+    ``strel`` stay empty here; :func:`~.features.largest_blob` counts them as part of the
+    silhouette through ``missing``.
+    """
+    if not invalid.any():
+        return 0
+    closed = cv2.morphologyEx(heights, cv2.MORPH_CLOSE, strel)
+    fill = invalid.view(bool) if invalid.dtype == np.uint8 else invalid
+    fill = fill & (closed > 0) & (heights == 0)
+    count = int(np.count_nonzero(fill))
+    if count:
+        heights[fill] = closed[fill]
+    return count
