@@ -76,5 +76,6 @@ def test_config_written_by_reference_tool_loads():
     c = make_config(data)
     # only this implementation's own options are new
     assert set(generate_config_dict()) - set(data) == {"seed", "workers", "fill_dropouts",
-                                                       "ignore_intrusions"}
+                                                       "ignore_intrusions",
+                                                       "remove_thin_structures"}
     assert c.bg_roi_weights == (1.0, 0.1, 1.0)

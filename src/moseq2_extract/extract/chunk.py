@@ -19,7 +19,7 @@ in time lives in :mod:`moseq2_extract.pipeline.sequence`.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -40,6 +40,7 @@ from .frames import (
 from .intrusion import IntrusionDetector, drop_touching
 from .quality import MISSING_FRACTION, Quality
 from .results import BoxWindows
+from .thin import remove_thin
 
 #: Smallest blob (as a fraction of the crop's area) taken for the mouse while an intruder
 #: is in view: what is left of a mouse under a hand is not the mouse.
@@ -63,6 +64,7 @@ class ChunkParams:
     compute_raw_scalars: bool = False
     fill_dropouts: bool = True
     ignore_intrusions: bool = True
+    remove_thin: bool = True
 
     @classmethod
     def from_config(cls, config: Config) -> ChunkParams:
@@ -81,6 +83,7 @@ class ChunkParams:
             compute_raw_scalars=config.compute_raw_scalars,
             fill_dropouts=config.fill_dropouts,
             ignore_intrusions=config.ignore_intrusions,
+            remove_thin=config.remove_thin_structures,
         )
 
     @property
@@ -212,6 +215,16 @@ def _measure_into(out: FrameMeasures, i: int, heights: np.ndarray, window: np.nd
     if blob_mask is None or not np.isfinite(blob.x) or small:
         out.quality[i] = quality | Quality.NOT_FOUND
         return
+    if params.remove_thin:
+        bx, by, bw, bh = blob.bbox
+        kept = remove_thin(blob_mask, area=blob.area, heights=window[by:by + bh, bx:bx + bw])
+        if kept is not None:
+            inner, kept_mask = largest_blob(kept, offset=(ox + bx, oy + by))
+            if kept_mask is not None:
+                ix, iy, iw, ih = inner.bbox
+                blob = replace(inner, bbox=(bx + ix, by + iy, iw, ih))
+                blob_mask = kept_mask
+                quality |= Quality.THIN_REMOVED
     bx, by, bw, bh = blob.bbox
     if missing is not None:
         lost = np.count_nonzero(blob_mask.view(bool) & missing[by:by + bh, bx:bx + bw])

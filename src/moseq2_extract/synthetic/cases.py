@@ -15,7 +15,8 @@ floor, the wall and the mouse), with the session's depth noise; the per-frame ra
 of ``dropout_rate`` still apply on top.
 
 * ``tether``: a cable from a fixed anchor high above the arena edge (150-300 mm) to a
-  connector on the head (5-10 mm above the head top), 6-8 px wide at the head tapering to
+  connector on the head (5-10 mm above the head top), 9-11 px wide at the head (a
+  sheathed cable, wider than the default 9 px tail filter) tapering to
   3-4 px, rising along its length (``sin`` profile), swaying laterally (two slow sinusoids).
 * ``patch_cord``: a 2 px (at the head) then 1 px cord from a small connector on the head up
   to a commutator 350-450 mm above the arena centre; the cord reads 0 (too near the camera)
@@ -192,7 +193,7 @@ class CaseRenderer:
             r = min(r, self._room(cx, cy, phi) - 4.0)
             self.anchor = np.array([cx + r * math.cos(phi), cy + r * math.sin(phi)])
             self.connector_dh = float(rng.uniform(5.0, 10.0))
-            self.width_near = float(rng.uniform(6.0, 8.0)) * self.k
+            self.width_near = float(rng.uniform(9.0, 11.0)) * self.k
             self.width_far = float(rng.uniform(3.0, 4.0)) * self.k
             self.sway: tuple[float, ...] = (float(rng.uniform(-0.04, 0.04)),
                          float(rng.uniform(0.06, 0.12)), float(rng.uniform(0.15, 0.4)),

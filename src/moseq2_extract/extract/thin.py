@@ -1,0 +1,84 @@
+"""Thin structures attached to the mouse: a tether or patch cord is not part of the body.
+
+A cable plugged into a head connector rises from the head towards the camera; where it is
+below ``max_height`` it is part of the thresholded blob, and where it is wider than the tail
+filter (a sheathed tether is often 8-12 px near the head) it survives that filter and pulls
+the centroid and the axis towards itself.  :func:`remove_thin` opens the mouse's silhouette
+with an element a fraction of the body's own width (the widest part of the blob): the body
+survives it, a cable does not.
+Only what the opening removes *in one large piece*, reaching away from the body and higher
+than it, is cut off (a cable); the small slivers
+it also takes from the outline (the nose, the ears, the base of the tail) are kept, so a
+mouse without a cable keeps its silhouette exactly.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: Diameter of the opening as a fraction of the body's width (twice the radius of the
+#: largest disk inside the blob), and its bounds (px).
+WIDTH_FRACTION = 0.55
+MIN_SIZE, MAX_SIZE = 11, 31
+#: Smallest piece (fraction of the blob's area) cut off as a thin structure.
+MIN_PIECE = 0.06
+#: A cut piece must reach at least this many opening diameters away from the body (a
+#: cable runs away from the mouse; the slivers of a narrow head or nose stay close).
+MIN_REACH = 0.5
+#: Pixels of a removed piece within this distance (px) of the rest stay (its root).
+ROOT = 1
+
+
+def remove_thin(blob: np.ndarray, *, area: float, heights: np.ndarray | None = None
+                ) -> np.ndarray | None:
+    """The blob without the thin structures attached to it, or None when it has none.
+
+    Parameters
+    ----------
+    blob : ndarray, (h, w) uint8 (0/1)
+        One blob's pixels (its bounding box, as :func:`~.features.largest_blob` gives).
+    area : float
+        The blob's area (px).
+    heights : ndarray, (h, w), optional
+        Heights (mm) over the same box: a piece is cut only if it is on average higher
+        than the rest of the body (a cable rises towards the camera; a tail lies low).
+
+    Returns
+    -------
+    ndarray, (h, w) uint8 (0/1) or None
+        The blob minus every piece the opening removes that is at least
+        :data:`MIN_PIECE` of its area and reaches :data:`MIN_REACH` opening diameters
+        away from the rest (None: no such piece, the blob is unchanged).
+    """
+    if area <= 0:
+        return None
+    pad = MAX_SIZE
+    padded = cv2.copyMakeBorder(blob, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    width = 2.0 * float(cv2.distanceTransform(padded, cv2.DIST_L2, 3).max())
+    size = int(np.clip(round(WIDTH_FRACTION * width), MIN_SIZE, MAX_SIZE)) | 1
+    strel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    core = cv2.morphologyEx(padded, cv2.MORPH_OPEN, strel)[pad:-pad, pad:-pad]
+    if not cv2.countNonZero(core):
+        return None
+    removed = cv2.subtract(blob, core)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(removed, connectivity=8)
+    big = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= MIN_PIECE * area) + 1
+    if len(big) == 0:
+        return None
+    away = cv2.distanceTransform((core == 0).view(np.uint8), cv2.DIST_L2, 3)
+    reach = np.zeros(n, np.float32)
+    np.maximum.at(reach, np.asarray(labels, np.intp).ravel(), away.ravel())
+    big = big[reach[big] >= MIN_REACH * size]
+    if heights is not None and len(big):
+        body = cv2.mean(heights, mask=core)[0]
+        big = np.array([k for k in big.tolist()
+                        if cv2.mean(heights, mask=(labels == k).view(np.uint8))[0] > body],
+                       dtype=np.int64)
+    if len(big) == 0:
+        return None
+    keep = blob.copy()
+    root = cv2.dilate(core, np.ones((2 * ROOT + 1, 2 * ROOT + 1), np.uint8))
+    cut = np.isin(labels, big) & (root == 0)
+    keep[cut] = 0
+    return keep
