@@ -23,9 +23,11 @@ class BoxFrames:
     true_y: np.ndarray
 
 
-def box_frames(case: str, n_frames: int, *, seed: int = 0, tail_filter: bool = True
-               ) -> BoxFrames:
-    session = SyntheticSession(SessionSpec(n_frames=n_frames, seed=seed, case=case))
+def box_frames(case: str, n_frames: int, *, seed: int = 0, tail_filter: bool = True,
+               **spec: object) -> BoxFrames:
+    """``spec``: further :class:`SessionSpec` fields."""
+    session = SyntheticSession(SessionSpec(n_frames=n_frames, seed=seed, case=case,
+                                           **spec))  # type: ignore[arg-type]
     truth = session.ground_truth()
     ys, xs = np.nonzero(truth.floor_mask)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
