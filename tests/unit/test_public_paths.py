@@ -32,6 +32,7 @@ DOCUMENTED = {
         "extract_command", "find_roi_command", "generate_index_command",
         "aggregate_extract_results_command", "get_selected_sessions"],
     "moseq2_extract.extract.flip_classifier": ["load_flip_classifier"],
+    "moseq2_extract.extract.track": ["em_tracking", "em_get_ll", "em_init", "em_iter"],
     "moseq2_extract.io.image": ["write_image", "read_image"],
 }
 

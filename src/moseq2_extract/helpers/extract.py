@@ -24,6 +24,7 @@ from ..batch.discovery import describe_session
 from ..batch.jobs import ExtractJob, JobResult, plan_jobs, write_sbatch_script
 from ..batch.runners import InProcessRunner, SlurmDaskRunner
 from ..config import read_config_file
+from ..extract.em_post import clip_ll_crops
 from ..extract.results import SCALAR_NAMES, ChunkResult
 from .data import config_from_dict
 
@@ -79,10 +80,11 @@ def set_tracking_model_parameters(results: dict[str, Any], min_height: float,
     """Post-process the EM tracker's log-likelihood masks of a chunk (spec 4.17).
 
     Mask values where the crop is below ``min_height`` are set to
-    ``tracking_model_ll_clip`` and every value below the clip is raised to it.  The EM
-    state handed to the next chunk is ``results['parameters']['mean'/'cov']`` at index
-    ``-(chunk_overlap + 1)``.  Without tracking-model parameters (this implementation has
-    no EM tracker, so boolean masks) the masks are left alone and the state is None.
+    ``tracking_model_ll_clip`` and every value below the clip is raised to it
+    (:func:`moseq2_extract.extract.em_post.clip_ll_crops`; float32).  The EM state handed
+    to the next chunk is ``results['parameters']['mean'/'cov']`` at index
+    ``-(chunk_overlap + 1)``.  Without tracking-model parameters (``parameters`` None: the
+    tracker was off, boolean masks) the masks are left alone and the state is None.
 
     Returns
     -------
@@ -91,10 +93,9 @@ def set_tracking_model_parameters(results: dict[str, Any], min_height: float,
     params = results.get("parameters")
     if not params:
         return results, None, None
-    masks = np.asarray(results["mask_frames"], dtype=np.float32)
-    masks[np.asarray(results["depth_frames"]) < min_height] = tracking_model_ll_clip
-    masks[masks < tracking_model_ll_clip] = tracking_model_ll_clip
-    results["mask_frames"] = masks
+    results["mask_frames"] = clip_ll_crops(results["mask_frames"], results["depth_frames"],
+                                           min_height=min_height,
+                                           ll_clip=tracking_model_ll_clip)
     index = -(int(chunk_overlap) + 1)
     return results, params["mean"][index], params["cov"][index]
 
