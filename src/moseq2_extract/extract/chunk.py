@@ -19,7 +19,7 @@ in time lives in :mod:`moseq2_extract.pipeline.sequence`.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -28,7 +28,6 @@ from ..config import Config
 from ..roi.roi import make_strel
 from .crop import crop_rotate, crop_transform
 from .dropouts import fill_missing, fill_strel
-from .features import largest_blob
 from .frames import (
     HeightSubtractor,
     WindowFilter,
@@ -37,14 +36,10 @@ from .frames import (
     subtract_background,
     temporal_median,
 )
-from .intrusion import IntrusionDetector, drop_touching
-from .quality import MISSING_FRACTION, Quality
+from .intrusion import IntrusionDetector
+from .mouse import Mouse, find_mouse
+from .quality import Quality
 from .results import BoxWindows
-from .thin import remove_thin
-
-#: Smallest blob (as a fraction of the crop's area) taken for the mouse while an intruder
-#: is in view: what is left of a mouse under a hand is not the mouse.
-INTRUSION_MIN_AREA = 0.04
 
 
 @dataclass(frozen=True)
@@ -118,6 +113,8 @@ class FrameMeasures:
         The mouse blob in the same frame.
     quality : ndarray, (n,) uint8
         :class:`~.quality.Quality` flags of each frame.
+    likelihood : ndarray, (n, c, c) float32 or None
+        With the EM tracker: its log-likelihood image in the same frame.
     """
 
     x: np.ndarray
@@ -131,18 +128,22 @@ class FrameMeasures:
     filtered_crops: np.ndarray
     masks: np.ndarray
     quality: np.ndarray
+    likelihood: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.x)
 
     @classmethod
-    def empty(cls, n: int, crop_size: int, dtype) -> FrameMeasures:
-        """Measures of ``n`` frames without a mouse (NaN / 0), to be filled in place."""
+    def empty(cls, n: int, crop_size: int, dtype, *, likelihood: bool = False
+              ) -> FrameMeasures:
+        """Measures of ``n`` frames without a mouse (NaN / 0), to be filled in place
+        (with a zero ``likelihood`` stack if asked)."""
         c = int(crop_size)
         return cls(np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan),
                    np.full(n, np.nan), np.full(n, np.nan), np.zeros(n), np.zeros(n),
                    np.zeros((n, c, c), dtype), np.zeros((n, c, c), dtype),
-                   np.zeros((n, c, c), bool), np.full(n, int(Quality.NOT_FOUND), np.uint8))
+                   np.zeros((n, c, c), bool), np.full(n, int(Quality.NOT_FOUND), np.uint8),
+                   np.zeros((n, c, c), np.float32) if likelihood else None)
 
 
 def missing_pixels(raw: np.ndarray, roi: np.ndarray) -> np.ndarray:
@@ -196,41 +197,25 @@ def _measure_into(out: FrameMeasures, i: int, heights: np.ndarray, window: np.nd
     full : ndarray, (h, w)
         The whole filtered frame: zero outside ``window`` (the crops of filtered heights are
         cut from it, so they do not depend on the window's extent).
-    missing : ndarray, bool, optional
-        Pixels of ``window`` without a reading (part of the mouse where it encloses them).
-    zone : ndarray, uint8, optional
-        Pixels of ``window`` near an intruder (:class:`~.intrusion.IntrusionDetector`):
-        blobs touching it are not the mouse.
+    missing, zone
+        Of :func:`~.mouse.find_mouse`, over ``window``.
     """
+    mouse, out.quality[i] = find_mouse(window, min_height=params.min_height,
+                                       crop_size=params.crop_size, origin=origin,
+                                       missing=missing, zone=zone, thin=params.remove_thin)
+    if mouse is not None:
+        record_mouse(out, i, mouse, heights, window, full, origin, params)
+
+
+def record_mouse(out: FrameMeasures, i: int, mouse: Mouse, heights: np.ndarray,
+                 window: np.ndarray, full: np.ndarray, origin: tuple[int, int],
+                 params: ChunkParams, *, likelihood: np.ndarray | None = None) -> None:
+    """Fill row ``i`` of ``out`` with ``mouse``'s measures and crops (arguments as in
+    :func:`_measure_into`; ``likelihood`` is the frame's (h, w) EM log-likelihood image,
+    cut into ``out.likelihood``).  The crops follow ``mouse.blob``'s centroid and axis."""
+    blob, blob_mask = mouse.blob, mouse.mask
     ox, oy = origin
-    mask = (window > params.min_height).view(np.uint8)
-    quality = 0
-    if zone is not None:
-        quality |= Quality.INTRUSION
-        if drop_touching(mask, zone):
-            quality |= Quality.NOT_LARGEST
-    blob, blob_mask = largest_blob(mask, offset=origin, missing=missing)
-    small = (zone is not None and blob_mask is not None
-             and blob.area < INTRUSION_MIN_AREA * params.crop_size ** 2)
-    if blob_mask is None or not np.isfinite(blob.x) or small:
-        out.quality[i] = quality | Quality.NOT_FOUND
-        return
-    if params.remove_thin:
-        bx, by, bw, bh = blob.bbox
-        kept = remove_thin(blob_mask, area=blob.area, heights=window[by:by + bh, bx:bx + bw])
-        if kept is not None:
-            inner, kept_mask = largest_blob(kept, offset=(ox + bx, oy + by))
-            if kept_mask is not None:
-                ix, iy, iw, ih = inner.bbox
-                blob = replace(inner, bbox=(bx + ix, by + iy, iw, ih))
-                blob_mask = kept_mask
-                quality |= Quality.THIN_REMOVED
     bx, by, bw, bh = blob.bbox
-    if missing is not None:
-        lost = np.count_nonzero(blob_mask.view(bool) & missing[by:by + bh, bx:bx + bw])
-        if lost >= MISSING_FRACTION * blob.area:
-            quality |= Quality.PART_MISSING
-    out.quality[i] = quality
     if params.compute_raw_scalars:
         source = heights[oy + by:oy + by + bh, ox + bx:ox + bx + bw]
     else:
@@ -242,6 +227,8 @@ def _measure_into(out: FrameMeasures, i: int, heights: np.ndarray, window: np.nd
     m = crop_transform(blob.x, blob.y, blob.orientation, c)
     out.crops[i] = crop_rotate(heights, m, c)
     out.filtered_crops[i] = crop_rotate(full, m, c)
+    if likelihood is not None and out.likelihood is not None:
+        out.likelihood[i] = crop_rotate(likelihood, m, c)
     m_win = m.copy()
     m_win[:, 2] += m[:, :2] @ (ox + bx, oy + by)
     out.masks[i] = crop_rotate(blob_mask, m_win, c, nearest=True) > 0

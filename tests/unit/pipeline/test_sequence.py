@@ -115,8 +115,7 @@ def run_assembler(m, chunk, **kw):
     results = []
     for a in range(0, n, chunk):
         sl = slice(a, min(n, a + chunk))
-        part = FrameMeasures(**{k: getattr(m, k)[sl].copy()
-                                for k in FrameMeasures.__dataclass_fields__})
+        part = copy_of(m, sl)
         asm.add(np.arange(sl.start, sl.stop), part, np.zeros((sl.stop - a, 2, 2), np.uint8))
         results += asm.pop_ready(final=sl.stop == n)
     return results
@@ -221,7 +220,7 @@ def plain_measures(n, *, orientation=0.3, x=None, c=8, seed=0):
 
 
 def copy_of(m, sl=slice(None)):
-    return FrameMeasures(**{k: getattr(m, k)[sl].copy()
+    return FrameMeasures(**{k: None if getattr(m, k) is None else getattr(m, k)[sl].copy()
                             for k in FrameMeasures.__dataclass_fields__})
 
 
