@@ -220,22 +220,21 @@ class Config(Mapping[str, Any]):
         EXTRACT, choices=("ellipse", "rectangle"))
     cable_filter_iters: int = P(0, INT, "Iterations of the cable-removal erosion (0 = off)",
         EXTRACT, minimum=0)
-    tracking_model_init: str = P("raw", STR, "Initialisation of the cable tracking model", EXTRACT,
-        choices=("raw", "min", "med"),
-        no_effect="the EM cable tracker is not implemented in this version")
-    tracking_model_segment: bool = P(True, BOOL, "Tracking model: keep only the largest region",
-        EXTRACT, no_effect="the EM cable tracker is not implemented in this version")
-    tracking_model_ll_clip: float = P(-100.0, FLOAT, "Tracking model: log-likelihood floor",
-        EXTRACT, no_effect="the EM cable tracker is not implemented in this version")
+    tracking_model_init: str = P("raw", STR,
+        "Initialisation of the cable tracking model: the first frame, or the pixel-wise "
+        "minimum or median of the first 10", EXTRACT, choices=("raw", "min", "med"))
+    tracking_model_segment: bool = P(True, BOOL,
+        "Tracking model: fit only the largest region of likely pixels", EXTRACT)
+    tracking_model_ll_clip: float = P(-100.0, FLOAT,
+        "Tracking model: floor of the stored log-likelihood masks (frames_mask)", EXTRACT)
     tracking_model_mask_threshold: float = P(-16.0, FLOAT,
         "Tracking model: log-likelihood threshold of the mask", EXTRACT,
-        no_effect="the EM cable tracker is not implemented in this version")
+        no_effect="as in 1.4.0, the tracker's mask uses the config key mask_threshold (-20)")
     tracking_model_ll_threshold: float = P(-100.0, FLOAT,
-        "Tracking model: log-likelihood threshold of segmentation", EXTRACT,
-        no_effect="the EM cable tracker is not implemented in this version")
-    use_tracking_model: bool = P(False, BOOL, "Use the EM cable tracking model", EXTRACT,
-        no_effect="the EM cable tracker is not implemented in this version; "
-        "extraction uses the image features")
+        "Tracking model: log-likelihood threshold of the segmentation", EXTRACT)
+    use_tracking_model: bool = P(False, BOOL,
+        "Follow the mouse with the EM tracker (a 3-D Gaussian over x, y, height); "
+        "frames_mask then holds its log-likelihood crops (float32)", EXTRACT)
     use_cc: bool = P(True, BOOL, "Keep only the mouse's connected component in the mask", EXTRACT)
     widen_radius: int = P(0, INT, "Graduated walls: radius adjustment (px)", EXTRACT,
         no_effect="graduated walls are not implemented in this version")

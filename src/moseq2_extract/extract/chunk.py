@@ -40,6 +40,7 @@ from .intrusion import IntrusionDetector
 from .mouse import Mouse, find_mouse
 from .quality import Quality
 from .results import BoxWindows
+from .tracked import WARMUP, TrackerParams, extract_tracked
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class ChunkParams:
     fill_dropouts: bool = True
     ignore_intrusions: bool = True
     remove_thin: bool = True
+    tracker: TrackerParams | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> ChunkParams:
@@ -79,7 +81,22 @@ class ChunkParams:
             fill_dropouts=config.fill_dropouts,
             ignore_intrusions=config.ignore_intrusions,
             remove_thin=config.remove_thin_structures,
+            tracker=TrackerParams(
+                init=config.tracking_model_init, segment=config.tracking_model_segment,
+                ll_threshold=config.tracking_model_ll_threshold,
+                mask_threshold=float(config.mask_threshold),
+                ll_clip=config.tracking_model_ll_clip, rho_mean=float(config.rho_mean),
+                rho_cov=float(config.rho_cov),
+                smoothing_clips=(float(config.model_smoothing_clips[0]),
+                                 float(config.model_smoothing_clips[1])))
+            if config.use_tracking_model else None,
         )
+
+    @property
+    def lead_frames(self) -> int:
+        """Frames of context needed before a block: the temporal median's, or the EM
+        tracker's warm-up (:data:`~.tracked.WARMUP`)."""
+        return max(self.temporal_halo, WARMUP if self.tracker is not None else 0)
 
     @property
     def temporal_halo(self) -> int:
@@ -322,7 +339,8 @@ class BlockKernel:
         raw : ndarray, (m, h, w) uint16
             Depth (mm) over the ROI box.  With a temporal filter it holds
             ``params.temporal_halo`` neighbours on each side of the frames to extract
-            (fewer at the ends of the recording); otherwise only those frames.
+            (fewer at the ends of the recording), with the EM tracker
+            ``params.lead_frames`` before them; otherwise only those frames.
         lead : int
             Rows of ``raw`` before the first frame to extract.
         count : int, optional
@@ -334,6 +352,8 @@ class BlockKernel:
             Row ``i`` is row ``lead + i`` of ``raw``.
         """
         n = len(raw) - lead if count is None else int(count)
+        if self.params.tracker is not None:
+            return extract_tracked(self, raw, lead=lead, count=n)
         if self.params.temporal_halo:
             heights, filtered = prepare_heights(raw, self.background, self.roi, self.params)
             filtered = temporal_median(filtered, self.params.temporal_filter_size)

@@ -115,8 +115,9 @@ class ChunkResult:
         Absolute video frame index of each row.
     frames : ndarray, (n, c, c) uint8 or uint16
         Egocentric height crops (mm above floor, unfiltered), mouse's axis horizontal.
-    masks : ndarray, (n, c, c) bool
-        Mouse mask in the same crop frame.
+    masks : ndarray, (n, c, c) bool, or float32 with the EM tracker
+        Mouse mask in the same crop frame (the tracker's clipped log-likelihood crops when
+        it is on, as the original stores them).
     scalars : dict of str to ndarray, (n,) float32
         The 17 scalars of :data:`SCALAR_NAMES`.
     flips : ndarray, (n,) bool or None

@@ -52,6 +52,7 @@ class BlockExtractor:
         self.params = params
         self.first, self.last = int(first), int(last)
         self.halo = params.temporal_halo
+        self.lead = params.lead_frames
         self._kernel: BlockKernel | None = None
 
     def __getstate__(self) -> dict:
@@ -72,8 +73,9 @@ class BlockExtractor:
         return self._kernel
 
     def span(self, a: int, b: int) -> tuple[int, int]:
-        """Frames to read for block ``[a, b)``: the block and its temporal neighbours."""
-        return max(self.first, a - self.halo), min(self.last, b + self.halo)
+        """Frames to read for block ``[a, b)``: the block, its temporal neighbours and the
+        EM tracker's warm-up frames before it."""
+        return max(self.first, a - self.lead), min(self.last, b + self.halo)
 
     def _buffer(self, n: int) -> np.ndarray:
         """This thread's buffer of ``n`` frames of whole rows of the box (reused from

@@ -49,7 +49,9 @@ class SessionOutputs:
         config = plan.config
         writer = ResultsWriter(
             plan.paths.h5, n_frames=plan.n_frames, crop_size=config.crop_size,
-            frame_dtype=config.frame_dtype, acquisition_metadata=plan.session.metadata,
+            frame_dtype=config.frame_dtype,
+            mask_dtype="float32" if config.use_tracking_model else "bool",
+            acquisition_metadata=plan.session.metadata,
             parameters=plan.parameters, uuid=plan.uuid, roi=arena.roi,
             background=arena.background, first_frame=arena.first_frame,
             first_frame_idx=plan.first, last_frame_idx=plan.last,

@@ -26,8 +26,14 @@ Progress = Callable[[int, int], None]
 BLOCK = 128  # frames extracted together (one task); results do not depend on it
 
 
-def block_size(chunk_size: int) -> int:
-    """Frames per task: ``chunk_size``, at most :data:`BLOCK` (results never depend on it)."""
+def block_size(chunk_size: int, *, tracking: bool = False) -> int:
+    """Frames per task: ``chunk_size``, at most :data:`BLOCK` (results never depend on it).
+
+    With the EM tracker always :data:`BLOCK`: each block starts its own tracker, so block
+    boundaries must not move with the chunk size.
+    """
+    if tracking:
+        return BLOCK
     return max(1, min(BLOCK, int(chunk_size)))
 
 

@@ -373,7 +373,10 @@ class SequenceAssembler:
         masks = m.masks
         turn = odd ^ flips
         if turn.any():
-            turn_in_place((crops, masks), turn)
+            turn_in_place((crops, masks) if m.likelihood is None
+                          else (crops, masks, m.likelihood), turn)
+        if m.likelihood is not None:  # the EM tracker's frames_mask: its likelihood crops
+            masks = m.likelihood
         heading = unwrap_heading(theta + np.pi * flips, self._last_heading)
         ok = np.isfinite(heading)
         if ok.any():

@@ -169,7 +169,9 @@ def _extract(plan: SessionPlan, flip_model, progress: Progress | None,
                                     workers.count + 2)
             with _removed_on_error(opening):
                 stream_blocks(workers, assembler, first=plan.first, last=plan.last,
-                              block=block_size(config.chunk_size), writer=writer,
+                              block=block_size(config.chunk_size,
+                                               tracking=config.use_tracking_model),
+                              writer=writer,
                               write=lambda ready: opening.result().write(ready, plan.first),
                               progress=progress)
                 pictures.result()

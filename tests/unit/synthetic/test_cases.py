@@ -112,7 +112,7 @@ def _connected_to_head(changed, heights, clean_h, case_s, i):
     d_low = np.hypot(xs[low] - head[0], ys[low] - head[1])
     assert d_low.min() < 16, (i, d_low.min())
     above = h.min() - clean_h[ys[low], xs[low]].max()
-    assert 3.5 <= above <= 11.0, (i, above)
+    assert 3.5 <= above <= 13.0, (i, above)
     conn = np.array([xs[low].mean(), ys[low].mean()])
     return xs, ys, h, np.hypot(xs - conn[0], ys - conn[1])
 
@@ -137,7 +137,8 @@ def test_tether_hangs_from_the_head_rises_and_tapers():
         assert med is not None and med[-1] > med[0] + 80 and h.max() >= 140, med
         near = np.sum((d >= 12) & (d < 32)) / 20.0
         far = np.sum((d >= d.max() - 40) & (d < d.max() - 10)) / 30.0
-        assert 5.0 <= near <= 9.5 and 2.5 <= far <= 5.0 and near > far + 1.5, (i, near, far)
+        # 9-11 px near the head (wider than the default tail filter), 3-4 px far from it
+        assert 8.0 <= near <= 12.5 and 2.5 <= far <= 5.0 and near > far + 3.0, (i, near, far)
 
 
 def test_patch_cord_is_thin_rises_and_goes_out_of_range():
