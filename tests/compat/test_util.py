@@ -167,5 +167,5 @@ def test_video_info_functions(session_factory, arena):
     avi = session_factory("avi", n_frames=12, seed=3)
     from moseq2_extract.synthetic import SessionSpec, SyntheticSession
 
-    np.testing.assert_array_equal(read_frames(avi, range(0, 12))[5],
-                                  SyntheticSession(SessionSpec(n_frames=12, seed=3)).render(5, 6)[0])
+    expected = SyntheticSession(SessionSpec(n_frames=12, seed=3)).render(5, 6)[0]
+    np.testing.assert_array_equal(read_frames(avi, range(0, 12))[5], expected)
