@@ -7,6 +7,7 @@ import ast
 import importlib
 import inspect
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -185,7 +186,10 @@ def test_moseq2_app_imports_resolve():
 def _imports_of(root: Path) -> set[tuple[str, str]]:
     found = set()
     for path in root.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8", errors="replace"))):
+        with warnings.catch_warnings():  # Python 3.7-era escapes in its strings
+            warnings.simplefilter("ignore")
+            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+        for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
                     "moseq2_extract"):
                 found.update((node.module, a.name) for a in node.names)
