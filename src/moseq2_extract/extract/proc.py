@@ -396,7 +396,7 @@ def get_flips(frames: np.ndarray, flip_file: str | os.PathLike | None = None,
 
     if not flip_file:
         raise FlipClassifierError("get_flips needs a flip classifier file (flip_file=)")
-    clf = load_flip_classifier(flip_file)
+    clf = load_flip_classifier(Path(flip_file))
     frames = np.asarray(frames)
     n = len(frames)
     if n == 0:

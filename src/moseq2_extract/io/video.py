@@ -117,7 +117,7 @@ def get_raw_info(filename: str | os.PathLike, bit_depth: int = 16,
         ``bytes`` (file size), ``nframes`` (complete frames), ``dims`` (width, height),
         ``bytes_per_frame``.
     """
-    reader = DatReader(filename, frame_size=frame_size)
+    reader = DatReader(Path(filename), frame_size=frame_size)
     return {"bytes": Path(filename).stat().st_size, "nframes": reader.nframes,
             "dims": reader.info.dims, "bytes_per_frame": reader.bytes_per_frame}
 
@@ -137,7 +137,7 @@ def read_frames_raw(filename: str | os.PathLike | tarfile.TarInfo, frames: Any =
         reader = TarDepthReader(_archive_of(kwargs), frame_size=frame_size,
                                 member=filename.name)
     else:
-        reader = DatReader(filename, frame_size=frame_size)
+        reader = DatReader(Path(filename), frame_size=frame_size)
     with reader:
         return _read_indices(reader, frames)
 
@@ -231,7 +231,7 @@ def read_frames(filename: str | os.PathLike, frames: Any = range(0), threads: in
     -------
     ndarray, (n, height, width) uint16
     """
-    with PyAVReader(filename, mapping=mapping, threads=threads) as reader:
+    with PyAVReader(Path(filename), mapping=mapping, threads=threads) as reader:
         picked = None if frames is None or len(frames) == 0 else frames
         return _read_indices(reader, picked)
 
@@ -265,7 +265,7 @@ def load_movie_data(filename: str | os.PathLike | tarfile.TarInfo, frames: Any =
     """
     if isinstance(filename, tarfile.TarInfo):
         return read_frames_raw(filename, frames, frame_size=frame_size, **kwargs)
-    kind = depth_file_kind(filename)
+    kind = depth_file_kind(Path(filename))
     size = frame_size if kind in ("dat", "tar") else None
     with open_depth_video(filename, mapping=kwargs.get("mapping", "DEPTH"), frame_size=size,
                           threads=int(kwargs.get("threads", 0) or 0)) as reader:
@@ -281,7 +281,7 @@ def load_timestamps_from_movie(input_file: str | os.PathLike, threads: int = 8,
     -------
     ndarray, (n,) float64
     """
-    with PyAVReader(input_file, mapping=mapping, threads=threads) as reader:
+    with PyAVReader(Path(input_file), mapping=mapping, threads=threads) as reader:
         return np.asarray(reader.container_timestamps(), dtype=np.float64)
 
 
@@ -298,7 +298,7 @@ def write_frames(filename: str | os.PathLike, frames: np.ndarray, threads: int =
     frames = np.asarray(frames)
     if pipe is None:
         height, width = frames.shape[1:3]
-        pipe = DepthVideoWriter(filename, width=int(width), height=int(height), fps=fps,
+        pipe = DepthVideoWriter(Path(filename), width=int(width), height=int(height), fps=fps,
                                 codec=codec, pixel_format=pixel_format, threads=threads)
     pipe.write(frames.astype(np.uint16, copy=False))
     if close_pipe:
