@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # what moseq2_app imports, by distribution name (current releases, unpinned)
 APP_DEPS = ["ipywidgets", "ipython", "bokeh", "panel", "holoviews", "param", "pandas",
             "ruamel.yaml", "seaborn", "matplotlib", "plotly", "scikit-learn", "joblib",
-            "scikit-image", "tqdm", "jupyter_bokeh", "qgrid", "fastparquet", "networkx"]
+            "scikit-image", "tqdm", "jupyter_bokeh", "qgrid", "fastparquet", "networkx",
+            "toolz"]
 
 PROBE = r'''
 import importlib, json, pkgutil, sys, traceback
@@ -107,6 +108,11 @@ def main() -> int:
     steps = {}
     steps["moseq2-extract (this checkout)"] = pip(env, str(ROOT))
     steps["moseq2-app --no-deps"] = pip(env, "--no-deps", str(args.app))
+    if steps["moseq2-app --no-deps"].returncode:
+        # its setup.py needs numpy==1.18.3 / pandas==1.0.5 to build (python_requires
+        # <3.8): put the checkout on the path instead, as an editable install would
+        site = next((env / "lib").glob("python*/site-packages"))
+        (site / "moseq2_app_checkout.pth").write_text(str(args.app.resolve()) + "\n")
     for dep in APP_DEPS:
         steps[dep] = pip(env, dep)
     install = {k: "ok" if r.returncode == 0 else (r.stderr.strip().splitlines() or ["?"])[-1]
