@@ -43,18 +43,20 @@ def _import_tifffile() -> Any:
 
 
 def write_image(
-    path: str | Path,
+    filename: str | Path,
     image: np.ndarray,
-    *,
     scale: bool = True,
     scale_factor: float | tuple[float, float] | list[float] | None = None,
-    dtype: str | np.dtype = "uint16",
+    frame_dtype: str | np.dtype = "uint16",
+    compress: int = 0,
 ) -> Path:
     """Write an image as an uncompressed TIFF with a scale factor in its description.
 
+    The original's signature (spec 6.5), arguments in the same order.
+
     Parameters
     ----------
-    path : path-like
+    filename : path-like
         Output ``.tiff`` file (written to a temporary name, then renamed).
     image : np.ndarray
         ``(H, W)`` (or ``(1, H, W)``) array; background in mm, a mask, or a frame.
@@ -62,8 +64,11 @@ def write_image(
         Apply and record a scale factor; if False the image is stored as ``dtype`` as is.
     scale_factor : number, (lo, hi) tuple, [lo, hi] list, or None
         See the module docstring; None picks ``int(max_int / max(image))``.
-    dtype : str or np.dtype
+    frame_dtype : str or np.dtype
         Stored integer type (``uint16``).
+    compress : int
+        zlib (deflate) level of the TIFF data, 0 = uncompressed (what the original's
+        ``proc/`` images use).
 
     Returns
     -------
@@ -71,8 +76,8 @@ def write_image(
         The written file.
     """
     tifffile = _import_tifffile()
-    path = Path(path)
-    dtype = np.dtype(dtype)
+    path = Path(filename)
+    dtype = np.dtype(frame_dtype)
     arr = np.asarray(image)
     metadata: dict[str, str] = {}
     if scale:
@@ -105,7 +110,10 @@ def write_image(
     else:
         data = _cast(arr, dtype, path) if arr.dtype != dtype else arr
     with atomic_path(path, keep_suffix=True, durable=False) as tmp:
-        tifffile.imwrite(tmp, data, metadata=metadata, photometric="minisblack")
+        extra: dict[str, Any] = {}
+        if compress:
+            extra = {"compression": "zlib", "compressionargs": {"level": int(compress)}}
+        tifffile.imwrite(tmp, data, metadata=metadata, photometric="minisblack", **extra)
     return path
 
 
@@ -132,16 +140,19 @@ def _parse_scale(text: str) -> Any:
         return None
 
 
-def read_image(path: str | Path, *, scale: bool = True) -> np.ndarray:
+def read_image(filename: str | Path, scale: bool = True, scale_key: str = "scale_factor"
+               ) -> np.ndarray:
     """Read a TIFF written by :func:`write_image` (or the original tool).
 
     Parameters
     ----------
-    path : path-like
+    filename : path-like
         The ``.tiff`` file.
     scale : bool
         Undo the recorded scale factor (float64 result); if False, or if the file records
         none or a ``[lo, hi]`` list, the stored integers are returned.
+    scale_key : str
+        Key of the scale factor in the JSON ImageDescription.
 
     Returns
     -------
@@ -154,7 +165,7 @@ def read_image(path: str | Path, *, scale: bool = True) -> np.ndarray:
         Missing or unreadable file.
     """
     tifffile = _import_tifffile()
-    path = Path(path)
+    path = Path(filename)
     if not path.exists():
         raise InputFileError(f"{path}: no such file")
     try:
@@ -169,7 +180,7 @@ def read_image(path: str | Path, *, scale: bool = True) -> np.ndarray:
         meta = json.loads(description) if description else {}
     except json.JSONDecodeError:
         meta = {}
-    text = meta.get("scale_factor") if isinstance(meta, dict) else None
+    text = meta.get(scale_key) if isinstance(meta, dict) else None
     if text is None:
         return image
     factor = _parse_scale(str(text))
@@ -187,4 +198,16 @@ def read_image(path: str | Path, *, scale: bool = True) -> np.ndarray:
     return image
 
 
-__all__ = ["read_image", "write_image"]
+def read_tiff_files(input_dir: str | Path) -> tuple[list[np.ndarray], list[str]]:
+    """Every ``*.tiff`` of a folder (e.g. ``proc/``), read with :func:`read_image`.
+
+    Returns
+    -------
+    (images, filenames)
+        Lists in file-name order.
+    """
+    files = sorted(str(p) for p in Path(input_dir).glob("*.tiff"))
+    return [read_image(f) for f in files], files
+
+
+__all__ = ["read_image", "read_tiff_files", "write_image"]
