@@ -291,6 +291,13 @@ def write_session_report(h5_path: str | os.PathLike, *, seconds: float | None = 
     return out, row
 
 
+def _up_to_date(page: Path, h5: Path) -> bool:
+    try:
+        return page.stat().st_mtime >= h5.stat().st_mtime
+    except OSError:
+        return False
+
+
 def render_batch(rows: list[SessionSummary], index_dir: Path, *, title: str) -> str:
     """The index page's HTML (``rows`` already carry their outlier marks)."""
     n_out = sum(bool(r.outliers) for r in rows)
@@ -311,7 +318,7 @@ def render_batch(rows: list[SessionSummary], index_dir: Path, *, title: str) -> 
 
 
 def write_report(path: str | os.PathLike, *, seconds: Mapping[str, float] | None = None,
-                 index: bool | None = None) -> ReportOutcome:
+                 index: bool | None = None, force: bool = True) -> ReportOutcome:
     """Write the QC report of one extraction or of every extraction under a folder.
 
     Parameters
@@ -323,6 +330,9 @@ def write_report(path: str | os.PathLike, *, seconds: Mapping[str, float] | None
     index : bool, optional
         Write ``<path>/report.html`` indexing the sessions; by default when ``path`` is a
         folder without results files of its own.
+    force : bool
+        Rewrite every session page; when False, a page newer than its results file is
+        kept (its index row is still computed from the file).
 
     Raises
     ------
@@ -342,8 +352,12 @@ def write_report(path: str | os.PathLike, *, seconds: Mapping[str, float] | None
     for h5 in found:
         href = (html.relative_href(index_path, session_report_path(h5).parent)
                 if index_path is not None else None)
-        page_path, row = write_session_report(h5, seconds=seconds.get(str(h5)),
-                                              index_href=href)
+        page_path = session_report_path(h5)
+        if not force and _up_to_date(page_path, h5) and str(h5) not in seconds:
+            row = summarize(load_session_data(h5), report=page_path)
+        else:
+            page_path, row = write_session_report(h5, seconds=seconds.get(str(h5)),
+                                                  index_href=href)
         pages.append(page_path)
         rows.append(row)
     mark_outliers(rows)
