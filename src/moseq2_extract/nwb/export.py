@@ -14,8 +14,8 @@ from pynwb's core types only -- see the module :mod:`moseq2_extract.nwb` for why
     name (speeds, height, length, width, area...), units from the h5 descriptions;
     ``extraction`` BehavioralTimeSeries: ``flips``, ``heading_confidence`` and ``quality``
     when the results file has them;
-    ``extraction_parameters`` DynamicTable: values as JSON text, one row
-    per parameter (columns parameter, value, help), plus ``extract_version``, ``true_depth`` and the uuid.
+    ``extraction_parameters`` DynamicTable: one row per parameter (columns parameter,
+    value as JSON text, help), plus ``extract_version``, ``true_depth`` and the uuid.
 
 Subject and session come from the acquisition metadata (``metadata.json``); timestamps are
 seconds from the first extracted frame.  The file is written to a temporary name and
@@ -312,7 +312,7 @@ def export_nwb(h5_path: str | os.PathLike, output: str | os.PathLike | None = No
                 ("true_depth", _json(float(np.asarray(ext["true_depth"][()]))),
                  "Detected depth of the arena floor (mm)"),
                 ("uuid", _json(str(uuid)), "uuid of the extraction")]
-        params = f[PARAMETERS_GROUP] if PARAMETERS_GROUP in f else {}
+        params = f.get(PARAMETERS_GROUP, {})
         for key, value in sorted(parameters.items()):
             desc = str(params[key].attrs.get("description", "")) if key in params else ""
             rows.append((key, _json(value), desc))

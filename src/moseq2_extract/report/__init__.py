@@ -4,8 +4,13 @@ It reads the outputs (``results_XX.h5`` and ``.yaml``) and nothing else, so it s
 :mod:`moseq2_extract.output`; the CLI writes it after ``extract`` and ``batch-extract``.
 """
 
-from .build import ReportOutcome, find_results, session_report_path, write_report, \
-    write_session_report
+from .build import (
+    ReportOutcome,
+    find_results,
+    session_report_path,
+    write_report,
+    write_session_report,
+)
 from .data import SessionData, load_session_data
 from .metrics import SessionSummary, dropped_frames, mark_outliers, summarize
 

@@ -91,7 +91,7 @@ def find_results(path: str | os.PathLike) -> list[Path]:
     here = sorted(p for p in root.glob("results_*.h5") if p.is_file())
     if here:
         return here
-    found = []
+    found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found.extend(Path(dirpath) / f for f in filenames

@@ -85,7 +85,7 @@ def read_crops(data: SessionData, *, n_montage: int = 48, n_frames: int = 4) -> 
         montage = np.zeros((montage_idx.size, c0, c1), frames.dtype)
         picked = np.zeros((frame_idx.size, c0, c1), frames.dtype)
         masks = np.zeros((frame_idx.size, c0, c1), bool)
-        mask_ds = f["frames_mask"] if "frames_mask" in f else None
+        mask_ds = f.get("frames_mask", None)
         for a in range(0, n, READ_BLOCK):
             b = min(n, a + READ_BLOCK)
             block = frames[a:b]
@@ -158,8 +158,8 @@ def path_picture(data: SessionData, *, scale: int = 2) -> np.ndarray:
     x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
     base = _grey_depth(data.background, data.roi)[y0:y1, x0:x1] // 2
     base = cv2.resize(base, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-    roi_box = data.roi[y0:y1, x0:x1].astype(np.uint8)
-    roi_box = cv2.resize(roi_box, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    roi_box = cv2.resize(data.roi[y0:y1, x0:x1].astype(np.uint8), None, fx=scale, fy=scale,
+                         interpolation=cv2.INTER_NEAREST)
     cv2.drawContours(base, _roi_contours(roi_box > 0), -1, ROI_COLOUR, 1, cv2.LINE_AA)
     # *_px centroids are in ROI-box pixels (origin (x0, y0)), as the h5 stores them
     px = data.scalars["centroid_x_px"] + data.box[0] - x0
