@@ -31,3 +31,25 @@ def session_factory(tmp_path_factory):
         return dst / src.name
 
     return make
+
+
+@pytest.fixture(scope="session")
+def extracted_batch(session_factory, tmp_path_factory):
+    """A folder of three extracted sessions (300 frames; the second with a hand reaching
+    in, so that its quality record has flags): ``(folder, [results_00.h5, ...])``.
+
+    Tests may read them; tests that change a file work on a copy.
+    """
+    from moseq2_extract.config import make_config
+    from moseq2_extract.pipeline.session import extract_session
+
+    folder = tmp_path_factory.mktemp("batch")
+    h5s = []
+    for i, case in enumerate(("clean", "hand", "clean")):
+        depth = session_factory("dat", n_frames=300, seed=11 + i, case=case,
+                                session_name=f"session_{i}")
+        target = folder / f"s{i}"
+        shutil.copytree(depth.parent, target)
+        out = extract_session(target / depth.name, make_config({"workers": 1}))
+        h5s.append(out.h5_path)
+    return folder, h5s

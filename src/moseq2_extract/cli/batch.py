@@ -19,6 +19,7 @@ import click
 from .. import config as cfg
 from ..errors import ExtractionError
 from .options import fail, merged_config, schema_options
+from .outputs import after_extraction, output_options
 
 BATCH_GROUPS = (cfg.ROI, cfg.VIDEO, cfg.EXTRACT, cfg.ENGINE, cfg.BATCH)
 # batch-extract binds -c to --ncpus (spec 1.0), so --crop-size has no short flag there
@@ -49,6 +50,7 @@ def _quiet_dask() -> None:
                     "or the workers of --scheduler-address.")
 @click.argument("input_folder", type=click.Path(exists=True, file_okay=False))
 @schema_options(BATCH_GROUPS, shorts=BATCH_SHORTS)
+@output_options
 @click.pass_context
 def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
     from ..batch.discovery import find_sessions
@@ -113,11 +115,23 @@ def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
     ordered = sorted(skipped + results, key=lambda r: r.input_file)
     click.echo("")
     click.echo(summary_table(ordered, root=input_folder))
+    _after_batch(results, config, input_folder, values)
     failures = [r for r in results if r.status == FAILED]
     for r in failures:
         click.echo(f"FAILED {r.input_file}: {r.error}", err=True)
     if failures:
         sys.exit(1)
+
+
+def _after_batch(results, config: cfg.Config, input_folder: str, values: dict) -> None:
+    """The report pages (and NWB files) of the sessions just extracted, and the index."""
+    from ..batch.jobs import DONE
+    from ..paths import results_stem
+
+    done = {str(Path(r.output_dir) / f"{results_stem(config.bg_roi_index)}.h5"): r.seconds
+            for r in results if r.status == DONE and r.output_dir}
+    after_extraction([Path(p) for p in done], seconds=done, report=values["report"],
+                     nwb=values["nwb"], index_folder=Path(input_folder))
 
 
 # ------------------------------------------------------------------------------------------

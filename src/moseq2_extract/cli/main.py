@@ -14,6 +14,7 @@ from .. import config as cfg
 from ..errors import ExtractionError
 from ..paths import write_yaml_atomic
 from .options import fail, merged_config, schema_options
+from .outputs import after_extraction, output_options
 
 EXTRACT_GROUPS = (cfg.ROI, cfg.VIDEO, cfg.EXTRACT, cfg.ENGINE)
 
@@ -105,6 +106,7 @@ def find_roi(ctx: click.Context, input_file: str, **values) -> None:
 @cli.command("extract", help="Extract one recording into proc/results_XX.{h5,yaml,mp4}.")
 @click.argument("input_file", type=click.Path(exists=True, dir_okay=False))
 @schema_options(EXTRACT_GROUPS)
+@output_options
 @click.pass_context
 def extract(ctx: click.Context, input_file: str, **values) -> None:
     config = merged_config(ctx, values)
@@ -119,6 +121,8 @@ def extract(ctx: click.Context, input_file: str, **values) -> None:
     if outcome.compressed is not None:
         click.echo(f"Compressed {input_file} -> {outcome.compressed} (verified lossless; "
                    "raw file kept)")
+    after_extraction([outcome.h5_path], seconds={str(outcome.h5_path): outcome.seconds},
+                     report=values["report"], nwb=values["nwb"])
 
 
 def run_extract(input_file: str, config: cfg.Config, output_dir: str | None):
@@ -160,9 +164,11 @@ def _register_commands() -> None:
     """Flip-classifier and batch-layer commands live in their own modules."""
     from .batch import register as register_batch
     from .flip import register as register_flip
+    from .outputs import register as register_outputs
 
     register_flip(cli)
     register_batch(cli)
+    register_outputs(cli)
 
 
 _register_commands()
