@@ -24,15 +24,14 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
-import h5py
-import numpy as np
 from _common import ours_command, run_tool, stderr_tail
 
 from moseq2_extract.synthetic import GroundTruth, SessionSpec
 from moseq2_extract.synthetic.cases import CASES
-from moseq2_extract.synthetic.demo import angle_diff
+from moseq2_extract.synthetic.demo import tracking_errors
 from moseq2_extract.synthetic.files import write_session
 
 
@@ -47,38 +46,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--skip-tracking", action="store_true",
                     help="do not run the --use-tracking-model variants")
     return ap.parse_args(argv)
-
-
-def score(h5_path: Path, truth: GroundTruth) -> dict[str, float]:
-    """Errors of one results file against the truth (full-frame pixels)."""
-    with h5py.File(h5_path, "r") as f:
-        x = f["scalars/centroid_x_px"][()].astype(np.float64)
-        y = f["scalars/centroid_y_px"][()].astype(np.float64)
-        angle = f["scalars/angle"][()].astype(np.float64)
-        ys, xs = np.nonzero(f["metadata/extraction/roi"][()])
-        first = int(f["metadata/extraction/first_frame_idx"][0])
-        quality = f["metadata/extraction/quality"][()] if \
-            "metadata/extraction/quality" in f else np.zeros(len(x), np.uint8)
-    sl = slice(first, first + len(x))
-    tx, ty, ta = truth.centroid_x[sl], truth.centroid_y[sl], truth.angle[sl]
-    cen = np.hypot(x + xs.min() - tx, y + ys.min() - ty)
-    axis = np.degrees(angle_diff(angle, ta, np.pi))
-    head = np.abs(angle_diff(angle, ta, 2 * np.pi)) > np.pi / 2
-    seen = np.isfinite(tx) & np.isfinite(cen)
-    out = {
-        "centroid_p50": float(np.median(cen[seen])),
-        "centroid_p95": float(np.percentile(cen[seen], 95)),
-        "axis_p95": float(np.percentile(axis[seen], 95)),
-        "heading_wrong_pct": float(100 * head[seen].mean()),
-        "missing": int((~np.isfinite(cen) & np.isfinite(tx)).sum()),
-    }
-    hand = np.asarray(truth.intrusion, bool)[sl] if truth.intrusion is not None else None
-    if hand is not None and hand.any():
-        ok = (cen <= 3.0) | ~np.isfinite(cen) | (quality != 0)
-        out["hand_ok_pct"] = float(100 * ok[hand].mean())
-        calm = seen & ~hand
-        out["centroid_p95_outside_hand"] = float(np.percentile(cen[calm], 95))
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                            extra_args=extra)
             row: dict = {"case": case, "tool": name, "fps": res.fps if res.ok else float("nan")}
             if res.ok:
-                row.update(score(run_dir / "proc" / "results_00.h5", truth))
+                row.update(asdict(tracking_errors(run_dir / "proc" / "results_00.h5", truth)))
             else:
                 print(f"  FAILED (rc {res.returncode}):\n{stderr_tail(res)}", file=sys.stderr)
             rows.append(row)

@@ -41,8 +41,9 @@ class IntrusionDetector:
 
     The whole box counts, inside the arena and around it (an arm crosses the arena's edge
     on its way in, where the floor is not), and the intruder is every foreground object
-    (:data:`FOREGROUND_MM` above the background) connected to a wide tall region: the arm,
-    its lower part near the wrist and the hand.
+    (:data:`FOREGROUND_MM` above the background) connected to a wide region that is either
+    tall or outside the arena (a mouse is neither): the arm, its lower part near the wrist
+    and the hand.
 
     Parameters
     ----------
@@ -59,6 +60,8 @@ class IntrusionDetector:
         self.shape = np.shape(roi)
         self._tall_m1 = _limits_m1(background, float(max_height) + MARGIN_MM)
         self._fg_m1 = _limits_m1(background, FOREGROUND_MM)
+        # the box around the arena (where a mouse never is, but an arm passes)
+        self._outside = (~np.asarray(roi, bool)[::STRIDE, ::STRIDE]).view(np.uint8)
         self._open = np.ones((3, 3), np.uint8)
         self._zone = cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
                                                (2 * STRIDE + 1, 2 * STRIDE + 1))
@@ -77,15 +80,20 @@ class IntrusionDetector:
             The intruding objects, widened by the grid step.
         """
         g1 = raw[::STRIDE, ::STRIDE] - np.uint16(1)  # 0 (no reading) wraps to 65535
-        tall = (g1 < self._tall_m1).view(np.uint8)
-        if cv2.countNonZero(tall) < MIN_CELLS:
+        foreground = (g1 < self._fg_m1).view(np.uint8)
+        seeds: np.ndarray | None = None
+        for part in ((g1 < self._tall_m1).view(np.uint8),  # far above the floor
+                     cv2.bitwise_and(foreground, self._outside)):  # outside the arena
+            if cv2.countNonZero(part) < MIN_CELLS:
+                continue
+            wide = cv2.morphologyEx(part, cv2.MORPH_OPEN, self._open)
+            if cv2.countNonZero(wide) >= MIN_CELLS:
+                seeds = wide if seeds is None else cv2.bitwise_or(seeds, wide)
+        if seeds is None:
             return None
-        wide = cv2.morphologyEx(tall, cv2.MORPH_OPEN, self._open)
-        if cv2.countNonZero(wide) < MIN_CELLS:
-            return None
-        foreground = cv2.bitwise_or((g1 < self._fg_m1).view(np.uint8), wide)
-        n, labels = cv2.connectedComponents(foreground, connectivity=8)
-        counts = np.bincount(labels[wide.view(bool)], minlength=n)
+        joined = cv2.bitwise_or(foreground, seeds)
+        n, labels = cv2.connectedComponents(joined, connectivity=8)
+        counts = np.bincount(labels[seeds.view(bool)], minlength=n)
         arms = np.flatnonzero(counts >= MIN_CELLS)
         arms = arms[arms > 0]
         if len(arms) == 0:

@@ -22,10 +22,10 @@ import numpy as np
 WIDTH_FRACTION = 0.55
 MIN_SIZE, MAX_SIZE = 11, 31
 #: Smallest piece (fraction of the blob's area) cut off as a thin structure.
-MIN_PIECE = 0.06
+MIN_PIECE = 0.03
 #: A cut piece must reach at least this many opening diameters away from the body (a
 #: cable runs away from the mouse; the slivers of a narrow head or nose stay close).
-MIN_REACH = 0.5
+MIN_REACH = 0.25
 #: Pixels of a removed piece within this distance (px) of the rest stay (its root).
 ROOT = 1
 

@@ -82,6 +82,70 @@ def compare_to_truth(h5_path: Path, truth: GroundTruth) -> Accuracy:
     )
 
 
+@dataclass(frozen=True)
+class TrackingErrors:
+    """Errors of an extraction of a hard case against the truth of its mouse.
+
+    Attributes
+    ----------
+    centroid_p50, centroid_p95 : float
+        Centroid error (px, full frame), median and 95th percentile over the frames where
+        both the truth and the extraction have a mouse.
+    axis_p95 : float
+        95th percentile of the body-axis error (degrees, modulo 180).
+    heading_wrong_pct : float
+        Share of those frames whose heading is more than 90 degrees off (%).
+    missing : int
+        Frames with a mouse in the truth but none extracted.
+    hand_ok_pct : float
+        Hand case: share of the intruder's frames in which the centroid is within 3 px of
+        the mouse, or no mouse was given, or the frame carries a quality flag (%); NaN
+        without an intruder.
+    centroid_p95_outside_hand : float
+        Hand case: the centroid p95 over the frames without the intruder (NaN otherwise).
+    """
+
+    centroid_p50: float
+    centroid_p95: float
+    axis_p95: float
+    heading_wrong_pct: float
+    missing: int
+    hand_ok_pct: float = float("nan")
+    centroid_p95_outside_hand: float = float("nan")
+
+
+def tracking_errors(h5_path: Path, truth: GroundTruth) -> TrackingErrors:
+    """Score ``results_XX.h5`` against the truth (the quality flags count for the hand)."""
+    with h5py.File(h5_path, "r") as f:
+        x = f["scalars/centroid_x_px"][()].astype(np.float64)
+        y = f["scalars/centroid_y_px"][()].astype(np.float64)
+        angle = f["scalars/angle"][()].astype(np.float64)
+        ys, xs = np.nonzero(f["metadata/extraction/roi"][()])
+        first = int(f["metadata/extraction/first_frame_idx"][0])
+        ext = f["metadata/extraction"]
+        quality = ext["quality"][()] if "quality" in ext else np.zeros(len(x), np.uint8)
+    sl = slice(first, first + len(x))
+    tx, ty, ta = truth.centroid_x[sl], truth.centroid_y[sl], truth.angle[sl]
+    cen = np.hypot(x + xs.min() - tx, y + ys.min() - ty)
+    axis = np.degrees(angle_diff(angle, ta, np.pi))
+    head = angle_diff(angle, ta, 2 * np.pi) > np.pi / 2
+    seen = np.isfinite(tx) & np.isfinite(cen)
+    hand_ok = outside = float("nan")
+    hand = None if truth.intrusion is None else np.asarray(truth.intrusion, bool)[sl]
+    if hand is not None and hand.any():
+        ok = (cen <= 3.0) | ~np.isfinite(cen) | (quality != 0)
+        hand_ok = float(100 * ok[hand].mean())
+        calm = seen & ~hand
+        outside = float(np.percentile(cen[calm], 95)) if calm.any() else float("nan")
+    return TrackingErrors(
+        centroid_p50=float(np.median(cen[seen])),
+        centroid_p95=float(np.percentile(cen[seen], 95)),
+        axis_p95=float(np.percentile(axis[seen], 95)),
+        heading_wrong_pct=float(100 * head[seen].mean()),
+        missing=int((~np.isfinite(cen) & np.isfinite(tx)).sum()),
+        hand_ok_pct=hand_ok, centroid_p95_outside_hand=outside)
+
+
 def run_demo(directory: Path, *, n_frames: int = 900, fmt: str = "dat", seed: int = 0,
              case: str = "clean", progress=None) -> str:
     """Write a synthetic session into ``directory``, extract it, and summarise.
