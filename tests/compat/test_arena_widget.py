@@ -114,6 +114,32 @@ def test_extract_chunk_as_the_widget_calls_it(arena):
     assert out["chunk"].shape[0] == N_EXTRACT
 
 
+def test_extract_chunk_with_the_tracking_model(arena):
+    """The EM path: log-likelihood masks, the tracker's state per frame, and a second
+    chunk continued from the first one's state as the original hands it over."""
+    from moseq2_extract.helpers.extract import set_tracking_model_parameters
+
+    config = {**arena.config, "use_tracking_model": True}
+    raw = load_movie_data(arena.depth, range(0, 2 * N_EXTRACT), **config,
+                          frame_size=arena.background.shape[::-1])
+    mask = arena.rois[0]
+    first = extract_chunk(raw[:N_EXTRACT].copy(), roi=mask, bground=arena.background,
+                          **config, **get_strels(config))
+    assert first["mask_frames"].dtype == np.float32
+    assert first["parameters"]["mean"].shape == (N_EXTRACT, 3)
+    assert first["parameters"]["cov"].shape == (N_EXTRACT, 3, 3)
+    first, mean, cov = set_tracking_model_parameters(first, config["min_height"], -100.0, 0)
+    assert first["mask_frames"].min() == np.float32(-100.0)
+    second = extract_chunk(raw[N_EXTRACT:].copy(), roi=mask, bground=arena.background,
+                           tracking_init_mean=mean, tracking_init_cov=cov, **config,
+                           **get_strels(config))
+    x0, y0 = box_origin(mask)
+    idx = slice(N_EXTRACT, 2 * N_EXTRACT)
+    s = second["scalars"]
+    assert np.abs(s["centroid_x_px"] + x0 - arena.truth.centroid_x[idx]).max() < 2.0
+    assert np.abs(second["parameters"]["mean"][:, 0] - arena.truth.centroid_x[idx]).max() < 10
+
+
 def test_extract_chunk_on_heights_without_background(arena):
     mask = arena.rois[0]
     raw = arena.frames[10:20]

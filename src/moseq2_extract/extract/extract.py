@@ -81,18 +81,18 @@ def extract_chunk(chunk: np.ndarray, use_tracking_model: bool = False,
         ROI-box pixels); ``flips`` (n,) bool, the crops turned by 180 degrees by the
         heading decision (a flip classifier's when ``flip_classifier`` is set, else this
         package's training-free heading model); ``parameters`` None (the EM tracker's
-        state with ``use_tracking_model``).
+        state with ``use_tracking_model``: ``mean`` (n, 3) and ``cov`` (n, 3, 3) per frame; the
+        masks are then the tracker's clipped log-likelihood crops, float32).
 
     Raises
     ------
-    NotImplementedError
-        With ``use_tracking_model`` while this package has no EM tracker.
+    ValueError
+        An invalid ``tracking_init_mean`` / ``tracking_init_cov``.
     """
     from ..pipeline.sequence import SequenceAssembler
+    from .em import EMState
+    from .tracked import TrackerParams, extract_tracked
 
-    if use_tracking_model:
-        raise NotImplementedError("extract_chunk: the EM tracking model "
-                                  "(use_tracking_model) is not available in this version")
     raw = np.asarray(chunk)
     if raw.ndim == 2:
         raw = raw[None]
@@ -114,8 +114,27 @@ def extract_chunk(chunk: np.ndarray, use_tracking_model: bool = False,
         temporal_filter_size=tuple(int(k) for k in (temporal_filter_size or (0,))),
         strel_tail=np.asarray(strel_tail, np.uint8), tail_filter_iters=int(tail_filter_iters),
         strel_cable=np.asarray(strel_min, np.uint8), cable_filter_iters=cable_iters,
-        crop_size=int(crop_size[0]), compute_raw_scalars=bool(compute_raw_scalars))
-    block = BlockKernel(background, mask[y0:y1, x0:x1], params).extract(box_raw)
+        crop_size=int(crop_size[0]), compute_raw_scalars=bool(compute_raw_scalars),
+        tracker=TrackerParams(
+            init=tracking_model_init, segment=bool(tracking_model_segment),
+            ll_threshold=float(tracking_ll_threshold), mask_threshold=float(mask_threshold),
+            ll_clip=float(kwargs.get("tracking_model_ll_clip", -100.0)),
+            rho_mean=float(rho_mean), rho_cov=float(rho_cov),
+            smoothing_clips=(float(model_smoothing_clips[0]),
+                             float(model_smoothing_clips[1]))) if use_tracking_model else None)
+    kernel = BlockKernel(background, mask[y0:y1, x0:x1], params)
+    em_parameters = None
+    if use_tracking_model:
+        state = None
+        if tracking_init_mean is not None and tracking_init_cov is not None:
+            mean = np.asarray(tracking_init_mean, float) - (x0, y0, 0)  # to the ROI box
+            state = EMState(mean, tracking_init_cov)
+        fits: list = []
+        block = extract_tracked(kernel, box_raw, lead=0, count=n, state=state, fits=fits)
+        em_parameters = {"mean": np.array([f[0] for f in fits]) + (x0, y0, 0),
+                         "cov": np.array([f[1] for f in fits])}
+    else:
+        block = kernel.extract(box_raw)
     flip_model = None
     if flip_classifier:
         flip_model = load_flip_model(make_config({
@@ -135,5 +154,5 @@ def extract_chunk(chunk: np.ndarray, use_tracking_model: bool = False,
         "scalars": {k: np.concatenate([r.scalars[k] for r in results])
                     for k in results[0].scalars},
         "flips": np.concatenate([np.asarray(r.flips, bool) for r in results]),
-        "parameters": None,
+        "parameters": em_parameters,
     }

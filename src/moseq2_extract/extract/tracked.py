@@ -78,8 +78,9 @@ def _smoothed(mice: list[Mouse | None], weights: np.ndarray) -> list[Mouse | Non
     return out
 
 
-def extract_tracked(kernel: BlockKernel, raw: np.ndarray, *, lead: int, count: int
-                    ) -> FrameBlock:
+def extract_tracked(kernel: BlockKernel, raw: np.ndarray, *, lead: int, count: int,
+                    state: EMState | None = None,
+                    fits: list[tuple[np.ndarray, np.ndarray]] | None = None) -> FrameBlock:
     """Extract frames ``lead .. lead + count - 1`` of ``raw`` with the EM tracker.
 
     Parameters
@@ -90,6 +91,10 @@ def extract_tracked(kernel: BlockKernel, raw: np.ndarray, *, lead: int, count: i
         Depth over the ROI box: the frames before ``lead`` warm the tracker up (and feed
         a temporal filter), those after the block feed the temporal filter only.
     lead, count : int
+    state : EMState, optional
+        Start from this estimate instead of initialising on the first frames.
+    fits : list, optional
+        Receives each extracted frame's ``(mean, cov)``.
 
     Returns
     -------
@@ -106,8 +111,9 @@ def extract_tracked(kernel: BlockKernel, raw: np.ndarray, *, lead: int, count: i
     if params.temporal_halo:
         filtered = temporal_median(filtered, params.temporal_filter_size)
     floor, ceiling = params.min_height, params.max_height
-    state: EMState = init_from_frames(filtered[:INIT_FRAMES], method=tp.init,
-                                      floor=floor, ceiling=ceiling)
+    if state is None:
+        state = init_from_frames(filtered[:INIT_FRAMES], method=tp.init, floor=floor,
+                                 ceiling=ceiling)
     tracker = EMTracker(state, floor=floor, ceiling=ceiling, ll_threshold=tp.ll_threshold,
                         segment=tp.segment, rho_mean=tp.rho_mean, rho_cov=tp.rho_cov)
     for j in range(lead):
@@ -115,7 +121,7 @@ def extract_tracked(kernel: BlockKernel, raw: np.ndarray, *, lead: int, count: i
     weights = None
     out = FrameMeasures.empty(count, params.crop_size, filtered.dtype, likelihood=True)
     mice: list[Mouse | None] = []
-    fits: list[tuple[np.ndarray, np.ndarray]] = []
+    fits = [] if fits is None else fits
     mean_ll = np.zeros(count)
     smoothing = tp.smoothing_clips[0] < tp.smoothing_clips[1]
     for i in range(count):
@@ -130,9 +136,9 @@ def extract_tracked(kernel: BlockKernel, raw: np.ndarray, *, lead: int, count: i
             quality |= Quality.TRACKER_FALLBACK
         out.quality[i] = quality
         mean_ll[i] = step.mean_ll
+        fits.append((step.mean, step.cov))
         if smoothing:
             mice.append(mouse)
-            fits.append((step.mean, step.cov))
         elif mouse is not None:
             record_mouse(out, i, mouse, heights[j], filtered[j], filtered[j], (0, 0), params,
                          likelihood=step.ll)
