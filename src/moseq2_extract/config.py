@@ -262,7 +262,11 @@ class Config(Mapping[str, Any]):
         "cores; 1 = no worker processes)", ENGINE, minimum=0)
     seed: int = P(0, INT, "Seed of the random floor-plane search (RANSAC)", ENGINE, minimum=0)
     # ---- batch-extract only ----
-    extensions: list[str] = P([".dat"], STR_LIST, "Depth-file extensions to search for", BATCH)
+    extensions: list[str] = P([".dat", ".avi", ".mkv"], STR_LIST,
+        "Depth-file extensions to search for, several after one --extensions (e.g. "
+        "--extensions .dat .avi); session_<digits>.tar.gz/.tgz archives are always "
+        "included. A folder holding depth.dat and its converted depth.avi is one session: "
+        "the extension listed first is used", BATCH)
     skip_checks: bool = P(False, FLAG,
         "Include sessions even if complete or lacking metadata.json", BATCH)
     extract_out_script: str = P("extract_out.sh", STR,

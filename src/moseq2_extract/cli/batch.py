@@ -51,19 +51,28 @@ def _quiet_dask() -> None:
 @schema_options(BATCH_GROUPS, shorts=BATCH_SHORTS)
 @click.pass_context
 def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
-    from ..batch.discovery import find_sessions
+    from ..batch.discovery import find_sessions, kind_counts
     from ..batch.jobs import FAILED, plan_jobs, summary_table, write_sbatch_script
     from ..batch.runners import make_runner
 
     config = merged_config(ctx, values)
     try:
-        sessions = find_sessions(input_folder, config.extensions, output_dir=config.output_dir,
-                                 bg_roi_index=config.bg_roi_index)
+        found = find_sessions(input_folder, config.extensions, output_dir=config.output_dir,
+                              bg_roi_index=config.bg_roi_index)
+        sessions = [s for s in found if s.conflict is None]
         jobs, skipped = plan_jobs(sessions, config)
     except ExtractionError as err:
         fail(err, code=2)
-    click.echo(f"Found {len(sessions)} session(s) under {input_folder}: {len(jobs)} to "
-               f"extract, {len(skipped)} skipped")
+    kinds = ", ".join(f"{n} {kind}" for kind, n in kind_counts(found).items())
+    click.echo(f"Found {len(sessions)} session(s) under {input_folder}"
+               + (f" ({kinds})" if kinds else "") + f": {len(jobs)} to extract, "
+               f"{len(skipped)} skipped")
+    for s in found:
+        if s.conflict is not None:
+            click.echo(f"  {s.depth_file.parent}: {s.conflict.name} and {s.depth_file.name} "
+                       f"are one session; using {s.conflict.name}")
+    if not found:
+        click.echo(f"  (looked for {', '.join(config.extensions)} files; see --extensions)")
     if not jobs:
         if skipped:
             click.echo(summary_table(skipped, root=input_folder))
