@@ -4,10 +4,10 @@ interrupted work).  Each test names the item of the issue it checks."""
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from click.testing import CliRunner
 
 from moseq2_extract.batch.runners import require_dask

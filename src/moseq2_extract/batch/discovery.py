@@ -227,8 +227,8 @@ def find_sessions(
         Folder to search (hidden folders are not entered).
     extensions : str or iterable of str
         Depth-file extensions (``.dat``, ``.avi``, ``.mkv``, ``.tar.gz``, ``.tgz``; the dot
-        is optional; default ``.dat``, ``.avi``, ``.mkv``).  Archives matching ``archive_pattern`` are
-        always included.
+        is optional; default ``.dat``, ``.avi``, ``.mkv``).  Archives matching
+        ``archive_pattern`` are always included.
     output_dir : path-like, optional
         The extraction's ``output_dir`` option (default ``proc``), resolved per session.
     bg_roi_index : int

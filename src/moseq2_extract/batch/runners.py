@@ -453,8 +453,8 @@ def make_runner(config: Config | Mapping[str, Any], n_jobs: int):
             or n_workers > 1:
         require_dask(slurm=str(get("cluster_type") or "local") == "slurm")
     if get("scheduler_address"):
-        threads = int(get("workers") or 0) or None
-        return AddressRunner(str(get("scheduler_address")), threads=threads)
+        return AddressRunner(str(get("scheduler_address")),
+                             threads=int(get("workers") or 0) or None)
     if str(get("cluster_type") or "local") == "slurm":
         return SlurmDaskRunner(config, max_jobs=int(get("slurm_jobs") or 0))
     if n_workers <= 1:  # one session at a time: a cluster would only add start-up time
