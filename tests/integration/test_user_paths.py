@@ -94,3 +94,99 @@ def test_item2_extensions_take_several_values(mixed, args):
 def test_item2_help_says_extensions_take_several_values():
     result = run("batch-extract", "--help")
     assert "--extensions .dat .avi" in " ".join(result.output.split())
+
+
+# --- 5, 6. damaged but usable inputs; the raw-data folder is never written ----------------
+def status_of(depth: Path) -> dict:
+    from moseq2_extract.output.status import read_status
+
+    return read_status(depth.parent / "proc" / "results_00.yaml")
+
+
+def warning_lines(result) -> list[str]:
+    return [line for line in result.output.splitlines() if line.startswith("Warning")]
+
+
+def test_item6_no_metadata_json_written_beside_the_recording(session_factory):
+    depth = session_factory("dat", n_frames=60, seed=3)
+    (depth.parent / "metadata.json").unlink()
+    before = sorted(p.name for p in depth.parent.iterdir())
+    result = run("extract", depth)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in depth.parent.iterdir()) == sorted(before + ["proc"])
+    import h5py
+
+    with h5py.File(depth.parent / "proc" / "results_00.h5", "r") as f:  # defaults: outputs
+        assert f["metadata/acquisition/SessionName"][()].decode() == depth.parent.name
+    assert status_of(depth)["metadata"]["SessionName"] == depth.parent.name
+
+
+def test_item6_failed_run_writes_nothing_beside_the_recording(tmp_path):
+    (tmp_path / "depth.dat").write_bytes(b"")
+    result = run("extract", tmp_path / "depth.dat")
+    assert result.exit_code == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["depth.dat"]
+
+
+def test_item5_missing_depth_ts_made_up_from_frame_rate(session_factory):
+    import h5py
+    import numpy as np
+
+    depth = session_factory("dat", n_frames=60, seed=3)
+    (depth.parent / "depth_ts.txt").unlink()
+    result = run("extract", depth, "--fps", "30")
+    assert result.exit_code == 0, result.output
+    (line,) = warning_lines(result)
+    assert "made up from the frame rate (30 frames/s" in line
+    with h5py.File(depth.parent / "proc" / "results_00.h5", "r") as f:
+        np.testing.assert_allclose(f["timestamps"][()], np.arange(60) * 1000 / 30)
+    status = status_of(depth)
+    assert status["timestamp_source"] == "frame rate" and status["warnings"] == [line[9:]]
+
+
+def test_item5_bad_timestamp_lines_interpolated_counted_recorded(session_factory):
+    import h5py
+    import numpy as np
+
+    depth = session_factory("dat", n_frames=60, seed=3)
+    ts_file = depth.parent / "depth_ts.txt"
+    lines = ts_file.read_text().splitlines()
+    truth = np.array([float(x.split()[0]) for x in lines])
+    lines[10], lines[11], lines[40] = "#####", "\x00\x00", "1.2.3 0"
+    ts_file.write_text("\n".join(lines) + "\n")
+    result = run("extract", depth)
+    assert result.exit_code == 0, result.output
+    (line,) = warning_lines(result)
+    assert "3 unreadable line(s) (11, 12, 41)" in line
+    with h5py.File(depth.parent / "proc" / "results_00.h5", "r") as f:
+        np.testing.assert_allclose(f["timestamps"][()], truth, atol=2.0)  # camera jitter
+    assert status_of(depth)["warnings"] == [line[9:]]
+
+
+def test_item5_metadata_not_an_object_is_treated_as_missing(session_factory):
+    depth = session_factory("dat", n_frames=60, seed=3)
+    (depth.parent / "metadata.json").write_text('"just a string"')
+    result = run("extract", depth)
+    assert result.exit_code == 0, result.output
+    (line,) = warning_lines(result)
+    assert "metadata.json" in line and "treated as missing" in line
+    assert status_of(depth)["metadata"]["SessionName"] == depth.parent.name
+
+
+@pytest.mark.parametrize("fmt", ["avi", "mkv"])
+def test_item5_truncated_video_extracts_the_frames_that_decode(session_factory, fmt):
+    import h5py
+
+    depth = session_factory(fmt, n_frames=90, seed=4)
+    size = depth.stat().st_size
+    with open(depth, "r+b") as fh:  # an interrupted copy
+        fh.truncate(size * 6 // 10)
+    result = run("extract", depth)
+    assert result.exit_code == 0, result.output
+    (line,) = warning_lines(result)
+    assert "can be decoded" in line and "of 90 frames" in line
+    usable = int(line.split("only the first ")[1].split()[0])
+    assert 40 <= usable < 60
+    with h5py.File(depth.parent / "proc" / "results_00.h5", "r") as f:
+        assert len(f["frames"]) == usable == len(f["timestamps"])
+    assert status_of(depth)["warnings"] == [line[9:]]
