@@ -20,7 +20,8 @@ from ..paths import write_yaml_atomic
 
 log = logging.getLogger(__name__)
 
-__all__ = ["input_record", "is_complete", "read_status", "status_dict", "write_status", "write_yaml_atomic"]
+__all__ = ["input_record", "is_complete", "read_status", "status_dict", "write_status",
+           "write_yaml_atomic"]
 
 
 def status_dict(*, complete: bool, metadata: Mapping[str, Any] | None,
