@@ -190,3 +190,64 @@ def test_item5_truncated_video_extracts_the_frames_that_decode(session_factory, 
     with h5py.File(depth.parent / "proc" / "results_00.h5", "r") as f:
         assert len(f["frames"]) == usable == len(f["timestamps"])
     assert status_of(depth)["warnings"] == [line[9:]]
+
+
+# --- 3. one rule for the index, backups, name collisions ----------------------------------
+@pytest.fixture
+def two_colliding(tmp_path):
+    from tests.unit.batch.fake_results import META, fake_result
+
+    root = tmp_path / "project"
+    fake_result(root / "data" / "s1" / "proc", "u1", META)
+    fake_result(root / "data" / "s2" / "proc", "u2", META)  # same names as s1
+    return root
+
+
+def test_item3_every_index_command_writes_the_same_place(two_colliding, monkeypatch):
+    import yaml
+
+    root = two_colliding
+    monkeypatch.chdir(root)
+    result = run("aggregate-results", "-i", "data")
+    assert result.exit_code == 0, result.output
+    assert f"Index file: {root / 'moseq2-index.yaml'} (beside the aggregate folder)" in \
+        result.output
+    assert not (root / "data" / "moseq2-index.yaml").exists()
+    first = yaml.safe_load((root / "moseq2-index.yaml").read_text())
+    assert len(first["files"]) == 2
+    result = run("agg-to-index")
+    assert result.exit_code == 0, result.output
+    assert str(root / "moseq2-index.yaml") in result.output
+    assert not list(root.glob("*.bak*"))  # same sessions: nothing to back up
+
+
+def test_item3_index_with_other_sessions_is_backed_up_and_groups_kept(two_colliding,
+                                                                      monkeypatch):
+    import yaml
+
+    root = two_colliding
+    monkeypatch.chdir(root)
+    assert run("aggregate-results", "-i", "data").exit_code == 0
+    index = root / "moseq2-index.yaml"
+    edited = yaml.safe_load(index.read_text())
+    edited["files"][0]["group"] = "treated"  # the user's edit
+    edited["files"].append({"group": "other", "metadata": {}, "path": ["x.h5", "x.yaml"],
+                            "uuid": "from-another-project"})
+    index.write_text(yaml.safe_dump(edited))
+    before = index.read_text()
+    result = run("generate-index", "-i", "data")
+    assert result.exit_code == 0, result.output
+    assert (root / "moseq2-index.yaml.bak").read_text() == before
+    new = yaml.safe_load(index.read_text())
+    groups = {f["uuid"]: f["group"] for f in new["files"]}
+    assert "from-another-project" not in groups
+    assert sorted(groups.values()) == ["default", "treated"]  # the user's group is kept
+
+
+def test_item3_colliding_names_are_warned_about(two_colliding, monkeypatch, caplog):
+    monkeypatch.chdir(two_colliding)
+    result = run("aggregate-results", "-i", "data")
+    assert result.exit_code == 0
+    text = caplog.text
+    assert "is taken by" in text and "s1" in text and "_2" in text
+    assert "2 sessions share SessionName 'sessA' and SubjectName 'Mouse1'" in text

@@ -155,7 +155,8 @@ def aggregate_results(input_dir: str | None, format_: str, output_dir: str | Non
     except ExtractionError as err:
         fail(err)
     n = len(list(Path(output_dir).glob("*.h5")))
-    click.echo(f"Aggregated {n} session(s) into {output_dir}; index: {index}")
+    click.echo(f"Aggregated {n} session(s) into {output_dir}")
+    click.echo(f"Index file: {index} (beside the aggregate folder)")
 
 
 @click.command("generate-index", help="Write moseq2-index.yaml listing the extracted sessions.")
@@ -187,7 +188,8 @@ def agg_to_index(input_dir: str | None) -> None:
         path = index_from_aggregate(input_dir)
     except ExtractionError as err:
         fail(err)
-    click.echo(f"Index file: {path} was successfully generated.")
+    click.echo(f"Index file: {path} was successfully generated (beside the aggregate "
+               "folder).")
 
 
 @click.command("copy-h5-metadata-to-yaml",
