@@ -270,7 +270,11 @@ class Config(Mapping[str, Any]):
         "Cut thin structures attached to the mouse (a tether, a patch cord) off its "
         "silhouette before its position and axis are measured", ENGINE)
     # ---- batch-extract only ----
-    extensions: list[str] = P([".dat"], STR_LIST, "Depth-file extensions to search for", BATCH)
+    extensions: list[str] = P([".dat", ".avi", ".mkv"], STR_LIST,
+        "Depth-file extensions to search for, several after one --extensions (e.g. "
+        "--extensions .dat .avi); session_<digits>.tar.gz/.tgz archives are always "
+        "included. A folder holding depth.dat and its converted depth.avi is one session: "
+        "the extension listed first is used", BATCH)
     skip_checks: bool = P(False, FLAG,
         "Include sessions even if complete or lacking metadata.json", BATCH)
     extract_out_script: str = P("extract_out.sh", STR,

@@ -27,7 +27,7 @@ from ..errors import InputFileError
 from ..output.status import read_status
 from ..paths import atomic_path, copy_atomic, write_yaml_atomic
 from .discovery import h5_metadata, recursive_find_h5s
-from .index import write_index_for_dir
+from .index import index_beside, write_index_for_dir
 
 logger = logging.getLogger(__name__)
 
@@ -295,6 +295,7 @@ def copy_manifest_results(manifest: Mapping[str, Mapping[str, Any]],
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     copies = _existing_copies(out_dir)
+    takers: dict[str, Path] = {}  # name -> the session copied under it in this call
     for h5, entry in manifest.items():
         src = Path(h5)
         uid = entry["yaml_dict"].get("uuid")
@@ -302,6 +303,14 @@ def copy_manifest_results(manifest: Mapping[str, Mapping[str, Any]],
             name, done = copies[uid]
         else:
             name, done = _free_name(out_dir, entry["copy_path"]), False
+            if name != entry["copy_path"]:
+                other = takers.get(entry["copy_path"])
+                logger.warning("%s: its name %s is taken by %s; copied as %s (check "
+                               "their metadata.json: same session and subject names?)",
+                               src, entry["copy_path"],
+                               other if other is not None else "a session aggregated "
+                               "earlier", name)
+            takers.setdefault(name, src)
         if uid is not None:
             copies[uid] = (name, True)
         dst_h5, dst_yaml = out_dir / f"{name}.h5", out_dir / f"{name}.yaml"
@@ -357,7 +366,9 @@ def aggregate_results(
     mouse_threshold : float
         Minimum mean height of the first 1000 frames (mm).
     index_file : path-like, optional
-        Index to write (default ``<input_dir>/moseq2-index.yaml``).
+        Index to write (default: beside the aggregate folder,
+        :func:`~moseq2_extract.batch.index.index_beside`; the original wrote it into
+        ``input_dir``).
 
     Returns
     -------
@@ -381,6 +392,6 @@ def aggregate_results(
     loaded = load_extraction_meta_from_h5s(to_load)
     manifest = build_manifest(loaded, format=format)
     copy_manifest_results(manifest, out_dir)
-    index = Path(index_file) if index_file is not None else input_dir / "moseq2-index.yaml"
+    index = Path(index_file) if index_file is not None else index_beside(out_dir)
     write_index_for_dir(out_dir, index)
     return index

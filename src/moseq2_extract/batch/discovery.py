@@ -41,11 +41,16 @@ ARCHIVE_PATTERN = r"session_\d+\.(?:tgz|tar\.gz)"
 DEPTH_EXTENSIONS = (".dat", ".avi", ".mkv", ".tar.gz", ".tgz")
 """Depth-file extensions the readers understand."""
 
+DEFAULT_EXTENSIONS = (".dat", ".avi", ".mkv")
+"""Searched by default (archives are found by :data:`ARCHIVE_PATTERN`, so that an unrelated
+``.tar.gz`` is not taken for a session)."""
+
 # Files that sit beside depth data but are not depth recordings.
 _NOT_DEPTH = re.compile(r"^(nidaq|rgb|color|colour)\.", re.IGNORECASE)
 
 __all__ = [
     "ARCHIVE_PATTERN",
+    "DEFAULT_EXTENSIONS",
     "DEPTH_EXTENSIONS",
     "COMPLETE",
     "NEW",
@@ -53,6 +58,7 @@ __all__ = [
     "FoundSession",
     "find_sessions",
     "is_depth_file_name",
+    "kind_counts",
     "load_found_session_paths",
     "normalize_extensions",
     "recursive_find_unextracted_dirs",
@@ -156,6 +162,18 @@ class FoundSession:
         return self.status == COMPLETE
 
 
+def kind_counts(sessions: Iterable[FoundSession]) -> dict[str, int]:
+    """Sessions per kind of depth file (``{'.dat': 2, '.tar.gz': 1}``), in reader order;
+    files that are a second copy of another session (``conflict``) are not counted."""
+    labels = {"dat": ".dat", "avi": ".avi", "mkv": ".mkv", "tar": ".tar.gz"}
+    counts = {label: 0 for label in labels.values()}
+    for s in sessions:
+        if s.conflict is None:
+            counts[labels.get(s.kind, "." + s.kind)] = counts.get(
+                labels.get(s.kind, "." + s.kind), 0) + 1
+    return {k: v for k, v in counts.items() if v}
+
+
 def _kind(path: Path) -> str:
     return "tar" if is_archive(path) else path.name.lower().rsplit(".", 1)[-1]
 
@@ -195,7 +213,7 @@ def describe_session(depth_file: str | os.PathLike, *, output_dir: str | os.Path
 
 def find_sessions(
     root: str | os.PathLike,
-    extensions: str | Iterable[str] = (".dat",),
+    extensions: str | Iterable[str] = DEFAULT_EXTENSIONS,
     *,
     output_dir: str | os.PathLike | None = "proc",
     bg_roi_index: int = 0,
@@ -209,7 +227,8 @@ def find_sessions(
         Folder to search (hidden folders are not entered).
     extensions : str or iterable of str
         Depth-file extensions (``.dat``, ``.avi``, ``.mkv``, ``.tar.gz``, ``.tgz``; the dot
-        is optional).  Archives matching ``archive_pattern`` are always included.
+        is optional; default ``.dat``, ``.avi``, ``.mkv``).  Archives matching
+        ``archive_pattern`` are always included.
     output_dir : path-like, optional
         The extraction's ``output_dir`` option (default ``proc``), resolved per session.
     bg_roi_index : int
@@ -253,8 +272,8 @@ def find_sessions(
         session = describe_session(path, output_dir=output_dir, bg_roi_index=bg_roi_index)
         key = session.output_dir.resolve()
         if key in owners:
-            logger.warning("%s: skipped, its results would overwrite those of %s (same "
-                           "output folder %s)", path, owners[key], session.output_dir)
+            logger.info("%s: same session as %s (same output folder %s); using %s",
+                        path, owners[key], session.output_dir, owners[key].name)
             session = FoundSession(**{**session.__dict__, "conflict": owners[key]})
         else:
             owners[key] = path

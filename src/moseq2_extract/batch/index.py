@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import yaml
 
 from ..errors import InputFileError
 from ..output.h5layout import read_group
 from ..output.status import read_status_or_skip
-from ..paths import write_yaml_atomic
+from ..paths import copy_atomic, write_yaml_atomic
 from .discovery import h5_metadata, recursive_find_h5s
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ INDEX_NAME = "moseq2-index.yaml"
 
 __all__ = [
     "INDEX_NAME",
+    "backup_path",
+    "index_beside",
     "build_index_dict",
     "copy_h5_metadata_to_yaml",
     "generate_index",
@@ -74,12 +77,79 @@ def build_index_dict(files_to_use: Iterable[tuple[str, str, Mapping[str, Any]]]
             "path": (os.path.abspath(h5), os.path.abspath(yml)),
             "uuid": uid,
         })
+    _warn_name_collisions(files)
     return {"files": files, "pca_path": ""}
 
 
+def _warn_name_collisions(files: list[dict[str, Any]]) -> None:
+    """Sessions that the later stages would not tell apart (same SessionName and
+    SubjectName) get one warning naming their files."""
+    by_name: dict[tuple[str, str], list[str]] = {}
+    for f in files:
+        meta = f["metadata"]
+        key = (str(meta.get("SessionName", "")), str(meta.get("SubjectName", "")))
+        by_name.setdefault(key, []).append(f["path"][0])
+    for (session, subject), paths in by_name.items():
+        if len(paths) > 1:
+            logger.warning("%d sessions share SessionName %r and SubjectName %r (%s); "
+                           "rename them in their metadata.json or the index to tell them "
+                           "apart", len(paths), session, subject, ", ".join(paths))
+
+
+def index_beside(folder: str | os.PathLike) -> Path:
+    """The one rule for where an index goes: ``moseq2-index.yaml`` beside the folder of
+    results it lists (``./moseq2-index.yaml`` for the default ``./aggregate_results``).
+    aggregate-results and agg-to-index follow it; generate-index, which indexes results
+    where they are, writes ``./moseq2-index.yaml`` (or ``-o``)."""
+    return Path(os.path.abspath(folder)).parent / INDEX_NAME
+
+
+def _read_existing(path: Path) -> dict[str, Any] | None:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def backup_path(path: str | os.PathLike) -> Path:
+    """A free ``<name>.bak`` (then ``.bak2``, ``.bak3`` ...) beside ``path``."""
+    path = Path(path)
+    candidate, k = path.with_name(path.name + ".bak"), 2
+    while candidate.exists():
+        candidate, k = path.with_name(f"{path.name}.bak{k}"), k + 1
+    return candidate
+
+
 def write_index(index: Mapping[str, Any], output_file: str | os.PathLike) -> Path:
-    """Write an index dict atomically (sorted keys, flow-style lists)."""
-    return write_yaml_atomic(output_file, index)
+    """Write an index dict atomically (sorted keys, flow-style lists).
+
+    An existing index is never silently lost: the ``group`` a user gave a session there
+    is kept for the same session (uuid); when it lists sessions the new one does not
+    (another project's index, a hand-made one), it is first copied to
+    ``moseq2-index.yaml.bak`` (logged as a warning naming both files).
+    """
+    path = Path(output_file)
+    index = dict(index)
+    if path.exists():
+        old = _read_existing(path) or {}
+        old_files = [f for f in old.get("files") or [] if isinstance(f, Mapping)]
+        groups = {f.get("uuid"): f.get("group") for f in old_files if f.get("group")}
+        files = []
+        for entry in index.get("files") or []:
+            group = groups.get(entry.get("uuid"))
+            files.append(dict(entry, group=group) if group else entry)
+        index["files"] = files
+        new_uuids = {f.get("uuid") for f in files}
+        missing = [f for f in old_files if f.get("uuid") not in new_uuids]
+        if missing or (old_files == [] and path.stat().st_size > 0 and not old):
+            backup = backup_path(path)
+            copy_atomic(path, backup)
+            logger.warning("%s lists %d session(s) the new index does not; kept as %s",
+                           path, len(missing), backup)
+        if old.get("pca_path") and not index.get("pca_path"):
+            index["pca_path"] = old["pca_path"]
+    return write_yaml_atomic(path, index)
 
 
 def _complete_triples(input_dir: str | os.PathLike) -> list[tuple[str, str, dict]]:
@@ -151,7 +221,7 @@ def index_from_aggregate(input_dir: str | os.PathLike) -> Path:
     pca = folder.parent / "_pca" / "pca_scores.h5"
     if pca.is_file():
         index["pca_path"] = str(pca)
-    return write_index(index, folder.parent / INDEX_NAME)
+    return write_index(index, index_beside(folder))
 
 
 def copy_h5_metadata_to_yaml(input_dir: str | os.PathLike,

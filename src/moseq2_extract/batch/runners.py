@@ -38,6 +38,7 @@ __all__ = [
     "SlurmDaskRunner",
     "SubmissionError",
     "make_runner",
+    "require_dask",
     "make_slurm_cluster",
     "plan_local_cluster",
 ]
@@ -301,7 +302,7 @@ def make_slurm_cluster(config: Mapping[str, Any], **overrides: Any):
         from dask_jobqueue import SLURMCluster
     except ImportError:
         raise ConfigError("--cluster-type slurm needs dask-jobqueue: pip install "
-                          "'moseq2-extract[dask]'") from None
+                          "dask-jobqueue") from None
     cores = max(1, int(config.get("ncpus") or 1))
     directives = []
     for d in config.get("job_extra_directives") or []:
@@ -411,6 +412,30 @@ class SlurmDaskRunner(_DaskRunner):
                 f"{c.get('wall_time')} per job")
 
 
+def require_dask(*, slurm: bool = False) -> None:
+    """Check that Dask (and dask-jobqueue for SLURM) can be imported.
+
+    They are dependencies of moseq2-extract; a broken or partial install gives one line
+    saying what to install instead of a traceback in the middle of a batch.
+
+    Raises
+    ------
+    ConfigError
+        Naming the missing module.
+    """
+    import importlib
+
+    for module in ("dask", "distributed") + (("dask_jobqueue",) if slurm else ()):
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ConfigError(f"batch work needs {module.replace('_', '-')}, which cannot be "
+                              f"imported ({err}); reinstall moseq2-extract or run "
+                              f"'pip install {module.replace('_', '-')}', or use "
+                              "--local-workers 1 to run the sessions one after the other"
+                              ) from None
+
+
 def make_runner(config: Config | Mapping[str, Any], n_jobs: int):
     """The runner the batch parameters ask for.
 
@@ -423,12 +448,15 @@ def make_runner(config: Config | Mapping[str, Any], n_jobs: int):
     Extractions whose ``workers`` is 0 get ``cores / sessions at once`` threads.
     """
     get = config.get
+    n_workers, threads = plan_local_cluster(n_jobs, requested=int(get("local_workers") or 0))
+    if get("scheduler_address") or str(get("cluster_type") or "local") == "slurm" \
+            or n_workers > 1:
+        require_dask(slurm=str(get("cluster_type") or "local") == "slurm")
     if get("scheduler_address"):
-        threads = int(get("workers") or 0) or None
-        return AddressRunner(str(get("scheduler_address")), threads=threads)
+        return AddressRunner(str(get("scheduler_address")),
+                             threads=int(get("workers") or 0) or None)
     if str(get("cluster_type") or "local") == "slurm":
         return SlurmDaskRunner(config, max_jobs=int(get("slurm_jobs") or 0))
-    n_workers, threads = plan_local_cluster(n_jobs, requested=int(get("local_workers") or 0))
     if n_workers <= 1:  # one session at a time: a cluster would only add start-up time
         return InProcessRunner(threads=threads)
     return LocalDaskRunner(n_workers, threads=threads)

@@ -53,19 +53,28 @@ def _quiet_dask() -> None:
 @output_options
 @click.pass_context
 def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
-    from ..batch.discovery import find_sessions
+    from ..batch.discovery import find_sessions, kind_counts
     from ..batch.jobs import FAILED, plan_jobs, summary_table, write_sbatch_script
     from ..batch.runners import make_runner
 
     config = merged_config(ctx, values)
     try:
-        sessions = find_sessions(input_folder, config.extensions, output_dir=config.output_dir,
-                                 bg_roi_index=config.bg_roi_index)
+        found = find_sessions(input_folder, config.extensions, output_dir=config.output_dir,
+                              bg_roi_index=config.bg_roi_index)
+        sessions = [s for s in found if s.conflict is None]
         jobs, skipped = plan_jobs(sessions, config)
     except ExtractionError as err:
         fail(err, code=2)
-    click.echo(f"Found {len(sessions)} session(s) under {input_folder}: {len(jobs)} to "
-               f"extract, {len(skipped)} skipped")
+    kinds = ", ".join(f"{n} {kind}" for kind, n in kind_counts(found).items())
+    click.echo(f"Found {len(sessions)} session(s) under {input_folder}"
+               + (f" ({kinds})" if kinds else "") + f": {len(jobs)} to extract, "
+               f"{len(skipped)} skipped")
+    for s in found:
+        if s.conflict is not None:
+            click.echo(f"  {s.depth_file.parent}: {s.conflict.name} and {s.depth_file.name} "
+                       f"are one session; using {s.conflict.name}")
+    if not found:
+        click.echo(f"  (looked for {', '.join(config.extensions)} files; see --extensions)")
     if not jobs:
         if skipped:
             click.echo(summary_table(skipped, root=input_folder))
@@ -160,7 +169,8 @@ def aggregate_results(input_dir: str | None, format_: str, output_dir: str | Non
     except ExtractionError as err:
         fail(err)
     n = len(list(Path(output_dir).glob("*.h5")))
-    click.echo(f"Aggregated {n} session(s) into {output_dir}; index: {index}")
+    click.echo(f"Aggregated {n} session(s) into {output_dir}")
+    click.echo(f"Index file: {index} (beside the aggregate folder)")
 
 
 @click.command("generate-index", help="Write moseq2-index.yaml listing the extracted sessions.")
@@ -192,7 +202,8 @@ def agg_to_index(input_dir: str | None) -> None:
         path = index_from_aggregate(input_dir)
     except ExtractionError as err:
         fail(err)
-    click.echo(f"Index file: {path} was successfully generated.")
+    click.echo(f"Index file: {path} was successfully generated (beside the aggregate "
+               "folder).")
 
 
 @click.command("copy-h5-metadata-to-yaml",

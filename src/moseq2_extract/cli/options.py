@@ -6,6 +6,7 @@ Only the CLI layer imports this module.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
@@ -35,9 +36,44 @@ DOWNSTREAM_KEYS = frozenset({
 })
 
 
+_EXTENSION = re.compile(r"^\.?(dat|avi|mkv|tar\.gz|tgz)(,\.?(dat|avi|mkv|tar\.gz|tgz))*$",
+                        re.IGNORECASE)
+
+
+class ExtensionsOption(click.Option):
+    """A repeatable option that also takes several values after one flag.
+
+    ``--extensions .dat .avi``, ``--extensions .dat,.avi`` and ``--extensions .dat
+    --extensions .avi`` all give ``('.dat', '.avi')``.  Only words that look like a
+    depth-file extension are taken after the first value, so a positional argument that
+    follows (the input folder) is never swallowed.
+    """
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            target = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if target is None:  # pragma: no cover - click always registers the flags
+                continue
+            original = target.process
+
+            def process(value: Any, state: Any, _original: Callable = original) -> None:
+                values = [value]
+                while state.rargs and _EXTENSION.match(state.rargs[0]):
+                    values.append(state.rargs.pop(0))
+                for item in values:
+                    for part in str(item).split(","):
+                        if part.strip():
+                            _original(part.strip(), state)
+
+            target.process = process
+
+
 def _option(param: Param, short: str | None) -> Callable:
     decls = [param.flag] + ([short] if short else [])
     kw: dict[str, Any] = {"help": param.full_help, "show_default": True}
+    if param.key == "extensions":
+        kw["cls"] = ExtensionsOption
     kind = param.kind
     if kind == cfg.FLAG:
         kw.update(is_flag=True, default=bool(param.default))

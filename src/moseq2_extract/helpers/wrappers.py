@@ -86,7 +86,7 @@ def get_roi_wrapper(input_file: str | os.PathLike, config_data: MutableMapping[s
     from ..roi.session import find_session_roi
 
     config = config_from_dict(config_data)
-    session = load_session(input_file, mapping=config.mapping)
+    session = load_session(input_file, mapping=config.mapping, fps=config.fps)
     camera = detect_camera(input_file, config.camera_type,
                            (session.info.width, session.info.height))
     out = resolve_output_dir(input_file, output_dir if output_dir is not None

@@ -26,8 +26,8 @@ DEFAULT_METADATA: dict[str, Any] = {
     "ColorDataType": "Byte[]",
     "StartTime": "",
 }
-"""Metadata written when a session has no ``metadata.json`` (``SessionName`` is filled with
-the session folder name)."""
+"""Metadata used when a session has no ``metadata.json`` (``SessionName`` is filled with
+the session folder name); stored in the outputs, never written beside the recording."""
 
 
 def default_metadata(session_name: str) -> dict[str, Any]:
@@ -91,6 +91,10 @@ def _list_ok(value: list) -> bool:
                for v in value)
 
 
+class NotAnObjectError(InputFileError):
+    """The metadata file is valid JSON but not an object (e.g. a list)."""
+
+
 def metadata_from_text(text: str, *, source: str) -> dict[str, Any]:
     """Parse metadata JSON text.
 
@@ -118,7 +122,7 @@ def metadata_from_text(text: str, *, source: str) -> dict[str, Any]:
             f"{source}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"
         ) from None
     if not isinstance(meta, dict):
-        raise InputFileError(
+        raise NotAnObjectError(
             f"{source}: metadata must be a JSON object, got {type(meta).__name__}"
         )
     return flatten_metadata(meta, source=source)
@@ -129,15 +133,23 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2) + "\n", durable=False)
 
 
-def load_metadata(path: str | Path, *, session_name: str) -> dict[str, Any]:
-    """Load a session's metadata, creating the file with defaults when it is missing.
+def load_metadata(path: str | Path, *, session_name: str,
+                  warnings: list[str] | None = None) -> dict[str, Any]:
+    """Load a session's metadata; defaults when the file is missing or not a JSON object.
+
+    Nothing is written: the raw-data folder is never modified (the original created the
+    file there); the defaults reach the outputs (h5 ``/metadata/acquisition``, the status
+    yaml) instead.
 
     Parameters
     ----------
     path : path-like
         ``metadata.json`` (or ``<archive stem>.json`` next to a tarball).
     session_name : str
-        ``SessionName`` of the defaults written when the file is missing.
+        ``SessionName`` of the defaults.
+    warnings : list of str, optional
+        Receives one line when a file that is not a JSON object is replaced by the
+        defaults (also logged); a missing file is only logged (INFO).
 
     Returns
     -------
@@ -147,29 +159,36 @@ def load_metadata(path: str | Path, *, session_name: str) -> dict[str, Any]:
     Raises
     ------
     InputFileError
-        Unreadable file, invalid JSON, or not a JSON object.
+        Unreadable file or invalid JSON.
     """
     path = Path(path)
-    if not path.exists():
-        meta = default_metadata(session_name)
-        try:
-            write_json_atomic(path, meta)
-            logger.info("%s: missing; created with default metadata", path)
-        except OSError as err:
-            logger.warning("%s: missing and cannot be created (%s); using default metadata",
-                           path, err.strerror or err)
-        return meta
+    if not path.exists():  # common (e.g. Azure recordings): logged, not a warning
+        logger.info("%s: missing; default metadata used (SessionName %r)", path,
+                    session_name)
+        return default_metadata(session_name)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InputFileError(f"{path}: not UTF-8 text") from None
     except OSError as err:
         raise InputFileError(f"{path}: cannot read ({err.strerror or err})") from None
-    return metadata_from_text(text, source=str(path))
+    try:
+        return metadata_from_text(text, source=str(path))
+    except NotAnObjectError as err:
+        return _defaults(session_name, f"{err}; treated as missing, default metadata used "
+                                       f"(SessionName {session_name!r})", warnings)
+
+
+def _defaults(session_name: str, message: str, warnings: list[str] | None) -> dict[str, Any]:
+    logger.warning("%s", message)
+    if warnings is not None:
+        warnings.append(message)
+    return default_metadata(session_name)
 
 
 __all__ = [
     "DEFAULT_METADATA",
+    "NotAnObjectError",
     "default_metadata",
     "flatten_metadata",
     "load_metadata",

@@ -119,6 +119,52 @@ class PyAVReader(DepthReader):
             raise InputFileError(f"{self.path}: video stream has no frames")
         self._fps = fps
         self._info = VideoInfo(self.path, self.kind, width, height, nframes, fps)
+        self.declared_frames = self._declared_frames(stream, fps, nframes)
+
+    def _declared_frames(self, stream: Any, fps: float, nframes: int) -> int:
+        """Frames the container's header announces: the AVI header's count, else the
+        Matroska duration x the frame rate; ``nframes`` when the header says nothing.
+
+        More than the frames that decode means the file was cut short (an interrupted
+        copy): see :meth:`decodable_frames`.
+        """
+        if self.kind == "avi" and stream.frames:
+            return max(nframes, int(stream.frames))
+        duration = self._container.duration  # microseconds, from the header
+        if duration and fps > 0:
+            start = float(stream.start_time or 0) * float(self._tb)
+            return max(nframes, int(round((duration / 1e6 - start) * fps)))
+        return nframes
+
+    def decodable_frames(self) -> int:
+        """How many leading frames decode (``nframes`` for an intact file).
+
+        The last frame is tried first; when it fails (a truncated file whose header
+        still counts every frame) the last decodable frame is found by bisection,
+        assuming, as for a cut-short copy, that the frames that decode are a prefix.
+        """
+        def decodes(index: int) -> bool:
+            try:
+                self.read(index, index + 1)
+            except InputFileError:
+                self._close_handles()  # the next read starts from a clean state
+                return False
+            return True
+
+        n = self.nframes
+        if n <= 0 or decodes(n - 1):
+            return n
+        lo, hi = 0, n - 1  # frame lo - 1 decodes (or lo == 0), frame hi does not
+        if not decodes(0):
+            return 0
+        lo = 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if decodes(mid):
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
 
     # -- opening ---------------------------------------------------------------------------
     def _open(self) -> None:

@@ -2,8 +2,9 @@
 
 :func:`load_session` finds the files that belong to a depth file (spec section 3):
 
-* metadata -- ``<dir>/metadata.json`` (created with defaults when missing); for an archive
-  the member ``metadata.json``, else ``<dir>/<stem>.json`` next to it;
+* metadata -- ``<dir>/metadata.json`` (defaults, with a warning, when it is missing or not
+  a JSON object; nothing is written beside the recording); for an archive the member
+  ``metadata.json``, else ``<dir>/<stem>.json`` next to it;
 * timestamps -- ``<dir>/depth_ts.txt`` (ms), else ``<dir>/timestamps.csv`` (s -> ms), else
   the video container's own frame times (ms); archive members likewise.
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..errors import InputFileError
 from ..paths import session_stem
-from .metadata import load_metadata, metadata_from_text
+from .metadata import NotAnObjectError, load_metadata, metadata_from_text
 from .timestamps import load_timestamps, looks_like_seconds, timestamps_from_text
 from .video import DepthReader, VideoInfo, depth_file_kind, open_depth_video
 
@@ -58,7 +59,8 @@ class Session:
         ``depth_ts.txt``, ``timestamps.csv`` x 1000 and container times); None if the
         session has none.
     timestamp_source : str
-        ``'depth_ts.txt'``, ``'timestamps.csv'``, ``'container'`` or ``'none'``.
+        ``'depth_ts.txt'``, ``'timestamps.csv'``, ``'container'``, ``'frame rate'`` (made
+        up, see :func:`load_session`'s ``fps``) or ``'none'``.
     nframes : int
         Usable frames: the video's frame count, or fewer when the timestamps are fewer.
     warnings : list of str
@@ -131,6 +133,22 @@ def _resolve_depth_file(path: Path) -> Path:
     raise InputFileError(f"{path}: folder has no depth.dat, depth.avi or single .mkv file")
 
 
+def _usable_video_frames(path: Path, reader: DepthReader, warnings: list[str]) -> int:
+    """Frames of a video that decode; fewer than the header announces (a truncated copy)
+    gives a warning, and the frames that decode are extracted."""
+    decodable = getattr(reader, "decodable_frames", None)
+    usable = int(decodable()) if decodable is not None else reader.info.nframes
+    declared = max(int(getattr(reader, "declared_frames", 0) or 0), reader.info.nframes)
+    if usable <= 0:
+        raise InputFileError(f"{path}: no frame can be decoded (damaged file)")
+    if usable < declared:
+        message = (f"{path}: only the first {usable} of {declared} frames can be decoded "
+                   "(file truncated, e.g. an interrupted copy?); extracting those")
+        logger.warning("%s", message)
+        warnings.append(message)
+    return usable
+
+
 def _frame_size_from_metadata(metadata: dict[str, Any]) -> tuple[int, int] | None:
     value = metadata.get("DepthResolution")
     if (isinstance(value, (list, tuple)) and len(value) == 2
@@ -145,6 +163,7 @@ def load_session(
     *,
     mapping: str | int = "DEPTH",
     frame_size: tuple[int, int] | None = None,
+    fps: float | None = None,
 ) -> Session:
     """Load a session from its depth file.
 
@@ -158,6 +177,9 @@ def load_session(
     frame_size : (width, height), optional
         Raw frame size for ``.dat`` / archives; by default the metadata's
         ``DepthResolution``, else 512 x 424.
+    fps : float, optional
+        Frame rate from which timestamps are made up (``i * 1000 / fps`` ms, with a
+        warning) when the session has none; None leaves ``timestamps`` None.
 
     Returns
     -------
@@ -177,18 +199,26 @@ def load_session(
     if kind == "tar":
         name = session_stem(depth_path)
         members = read_archive_members(depth_path)
+        metadata = None
         if "metadata.json" in members:
-            metadata = metadata_from_text(members["metadata.json"],
-                                          source=f"{depth_path}:metadata.json")
-        else:
-            metadata = load_metadata(session_dir / f"{name}.json", session_name=name)
+            try:
+                metadata = metadata_from_text(members["metadata.json"],
+                                              source=f"{depth_path}:metadata.json")
+            except NotAnObjectError as err:
+                message = f"{err}; treated as missing"
+                logger.warning("%s", message)
+                warnings.append(message)
+        if metadata is None:
+            metadata = load_metadata(session_dir / f"{name}.json", session_name=name,
+                                     warnings=warnings)
         for ts_name in TIMESTAMP_FILES:
             if ts_name in members:
                 ts_text = (ts_name, members[ts_name])
                 break
     else:
         name = session_dir.name
-        metadata = load_metadata(session_dir / "metadata.json", session_name=name)
+        metadata = load_metadata(session_dir / "metadata.json", session_name=name,
+                                 warnings=warnings)
 
     if frame_size is None and kind in ("dat", "tar"):
         frame_size = _frame_size_from_metadata(metadata)
@@ -196,6 +226,7 @@ def load_session(
             logger.info("%s: using DepthResolution %dx%d from the metadata", depth_path,
                         *frame_size)
 
+    bad_lines: list[int] = []
     with open_depth_video(depth_path, mapping=mapping, frame_size=frame_size) as reader:
         info = reader.info
         timestamps: np.ndarray | None = None
@@ -206,21 +237,40 @@ def load_session(
                 ts_name, text = ts_text
                 ts_label = f"{depth_path}:{ts_name}"
                 timestamps = timestamps_from_text(text, seconds=ts_name.endswith(".csv"),
-                                                  source=ts_label)
+                                                  source=ts_label, bad_lines=bad_lines)
                 source = ts_name
         else:
             for ts_name in TIMESTAMP_FILES:
                 ts_path = session_dir / ts_name
                 if ts_path.is_file():
-                    timestamps = load_timestamps(ts_path)
+                    timestamps = load_timestamps(ts_path, bad_lines=bad_lines)
                     source, ts_label = ts_name, str(ts_path)
                     break
             if timestamps is None and kind in ("avi", "mkv"):
                 timestamps = reader.container_timestamps()
                 source, ts_label = "container", f"{depth_path} (container timestamps)"
+        decodable = (_usable_video_frames(depth_path, reader, warnings)
+                     if kind in ("avi", "mkv") else info.nframes)
 
-    nframes = info.nframes
+    if bad_lines:
+        shown = ", ".join(str(n) for n in bad_lines[:5]) + (", ..." if len(bad_lines) > 5
+                                                             else "")
+        message = (f"{ts_label}: {len(bad_lines)} unreadable line(s) ({shown}); their "
+                   "timestamps were interpolated from the neighbouring lines")
+        logger.warning("%s", message)
+        warnings.append(message)
+    nframes = decodable
+    if timestamps is None and fps is not None:
+        rate = float(fps)
+        timestamps = np.arange(nframes, dtype=np.float64) * (1000.0 / rate)
+        source = "frame rate"
+        message = (f"{session_dir}: no depth_ts.txt or timestamps.csv; timestamps made up "
+                   f"from the frame rate ({rate:g} frames/s, starting at 0 ms)")
+        logger.warning("%s", message)
+        warnings.append(message)
     if timestamps is not None:
+        if len(timestamps) > nframes and any("can be decoded" in w for w in warnings):
+            timestamps = timestamps[:nframes]  # the truncation was reported once already
         if len(timestamps) != nframes:
             usable = min(len(timestamps), nframes)
             message = (

@@ -22,8 +22,8 @@ from ..stats import median
 _SPLIT = re.compile(r"[,\s]+")
 
 
-def timestamps_from_text(text: str, *, seconds: bool = False, source: str = "<text>"
-                         ) -> np.ndarray:
+def timestamps_from_text(text: str, *, seconds: bool = False, source: str = "<text>",
+                         bad_lines: list[int] | None = None) -> np.ndarray:
     """Parse timestamps, one line per frame, from the first column of ``text``.
 
     Parameters
@@ -35,6 +35,11 @@ def timestamps_from_text(text: str, *, seconds: bool = False, source: str = "<te
         Column 0 is in seconds: multiply by 1000 to return milliseconds.
     source : str
         Name used in error messages (the file or archive member).
+    bad_lines : list of int, optional
+        When given, a line whose first column is not a number (a damaged file) does not
+        stop the parse: its line number is appended here and its value is interpolated
+        linearly from the readable neighbours (extrapolated by the median step at the
+        ends).  When None, such a line is an error.
 
     Returns
     -------
@@ -44,9 +49,11 @@ def timestamps_from_text(text: str, *, seconds: bool = False, source: str = "<te
     Raises
     ------
     InputFileError
-        A non-numeric line (message names the line number) or no timestamps at all.
+        A non-numeric line without ``bad_lines`` (the message names the line number), no
+        timestamps at all, or, with ``bad_lines``, more unreadable lines than readable ones.
     """
     values: list[float] = []
+    bad: list[tuple[int, int]] = []  # (line number, position)
     for lineno, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip().lstrip("\ufeff")
         if not stripped:
@@ -55,17 +62,40 @@ def timestamps_from_text(text: str, *, seconds: bool = False, source: str = "<te
         try:
             value = float(first)
         except ValueError:
-            shown = stripped if len(stripped) <= 40 else stripped[:37] + "..."
-            raise InputFileError(
-                f"{source}: line {lineno} is not a number: {shown!r}"
-            ) from None
+            if bad_lines is None:
+                shown = stripped if len(stripped) <= 40 else stripped[:37] + "..."
+                raise InputFileError(
+                    f"{source}: line {lineno} is not a number: {shown!r}"
+                ) from None
+            bad.append((lineno, len(values)))
+            value = float("nan")
         values.append(value)
     if not values:
         raise InputFileError(f"{source}: no timestamps (empty file)")
     ts = np.asarray(values, dtype=np.float64)
+    if bad:
+        assert bad_lines is not None
+        if 2 * len(bad) > len(values):
+            raise InputFileError(f"{source}: {len(bad)} of {len(values)} lines are not "
+                                 "numbers; not a timestamp file")
+        ts = _interpolate_gaps(ts)
+        bad_lines.extend(lineno for lineno, _ in bad)
     if seconds:
         ts *= 1000.0
     return ts
+
+
+def _interpolate_gaps(ts: np.ndarray) -> np.ndarray:
+    """Fill NaN entries linearly between readable ones; extrapolate the ends by the median
+    step (0 when only one value is readable)."""
+    good = np.flatnonzero(np.isfinite(ts))
+    pos = np.arange(len(ts))
+    out = np.interp(pos, good, ts[good])
+    step = float(median(np.diff(ts[good]) / np.diff(good))) if len(good) > 1 else 0.0
+    before, after = pos < good[0], pos > good[-1]
+    out[before] = ts[good[0]] - (good[0] - pos[before]) * step
+    out[after] = ts[good[-1]] + (pos[after] - good[-1]) * step
+    return out
 
 
 def is_seconds_file(path: str | Path) -> bool:
@@ -73,7 +103,7 @@ def is_seconds_file(path: str | Path) -> bool:
     return Path(path).name.lower().endswith(".csv")
 
 
-def load_timestamps(path: str | Path) -> np.ndarray:
+def load_timestamps(path: str | Path, *, bad_lines: list[int] | None = None) -> np.ndarray:
     """Load a session's timestamp file.
 
     Parameters
@@ -90,7 +120,8 @@ def load_timestamps(path: str | Path) -> np.ndarray:
     Raises
     ------
     InputFileError
-        Missing, unreadable, empty, or with a non-numeric line.
+        Missing, unreadable, empty, or with a non-numeric line (unless ``bad_lines`` is
+        given, see :func:`timestamps_from_text`).
     """
     path = Path(path)
     try:
@@ -99,7 +130,8 @@ def load_timestamps(path: str | Path) -> np.ndarray:
         raise InputFileError(f"{path}: no such file") from None
     except OSError as err:
         raise InputFileError(f"{path}: cannot read ({err.strerror or err})") from None
-    return timestamps_from_text(text, seconds=is_seconds_file(path), source=str(path))
+    return timestamps_from_text(text, seconds=is_seconds_file(path), source=str(path),
+                                bad_lines=bad_lines)
 
 
 def looks_like_seconds(timestamps: np.ndarray) -> bool:

@@ -20,7 +20,8 @@ from ..paths import write_yaml_atomic
 
 log = logging.getLogger(__name__)
 
-__all__ = ["is_complete", "read_status", "status_dict", "write_status", "write_yaml_atomic"]
+__all__ = ["input_record", "is_complete", "read_status", "status_dict", "write_status",
+           "write_yaml_atomic"]
 
 
 def status_dict(*, complete: bool, metadata: Mapping[str, Any] | None,
@@ -73,6 +74,22 @@ def write_status(path: str | os.PathLike, *, complete: bool, metadata: Mapping[s
     data = status_dict(complete=complete, metadata=metadata, parameters=parameters, uuid=uuid,
                        skip=skip, extra=extra)
     return write_yaml_atomic(path, data, durable=durable)
+
+
+def input_record(session: Any) -> dict[str, Any]:
+    """What the status file records about the input beyond its metadata: where the
+    timestamps came from and the problems worked around while reading it (``warnings``,
+    one line each: made-up timestamps, unreadable timestamp lines, a metadata file that
+    was not an object, a truncated video ...).
+
+    Parameters
+    ----------
+    session : moseq2_extract.io.session.Session
+    """
+    record: dict[str, Any] = {"timestamp_source": str(session.timestamp_source)}
+    if session.warnings:
+        record["warnings"] = [str(w) for w in session.warnings]
+    return record
 
 
 def read_status(path: str | os.PathLike) -> dict[str, Any]:

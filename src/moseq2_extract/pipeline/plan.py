@@ -101,7 +101,7 @@ def plan_session(input_file: Path, config: Config, paths: ResultsPaths) -> Sessi
     ExtractionError
         When the recording cannot be opened, or the trims leave no frame.
     """
-    session = load_session(input_file, mapping=config.mapping)
+    session = load_session(input_file, mapping=config.mapping, fps=config.fps)
     camera = detect_camera(input_file, config.camera_type,
                            (session.info.width, session.info.height))
     # the camera preset's decoding values are recorded, as the original's presets do

@@ -24,7 +24,7 @@ from ..config import Config, make_config
 from ..extract.chunk import ChunkParams
 from ..heading.classifier import load_flip_model
 from ..io.convert import convert_to_avi
-from ..output.status import is_complete, write_status
+from ..output.status import input_record, is_complete, write_status
 from ..paths import ResultsPaths, resolve_output_dir
 from ..roi.session import SessionRoi, find_session_roi
 from .blocks import BlockExtractor
@@ -141,7 +141,8 @@ def extract_session(
 
 def _write_status(plan: SessionPlan, *, complete: bool) -> None:
     write_status(plan.paths.yaml, complete=complete, metadata=plan.session.metadata,
-                 parameters=plan.parameters, uuid=plan.uuid, durable=complete)
+                 parameters=plan.parameters, uuid=plan.uuid, durable=complete,
+                 extra=input_record(plan.session))
 
 
 def _extract(plan: SessionPlan, flip_model, progress: Progress | None,

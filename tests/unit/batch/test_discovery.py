@@ -13,6 +13,7 @@ from moseq2_extract.batch.discovery import (
     describe_session,
     find_sessions,
     is_depth_file_name,
+    kind_counts,
     load_found_session_paths,
     normalize_extensions,
     recursive_find_unextracted_dirs,
@@ -71,9 +72,17 @@ def test_finds_every_input_kind_and_nothing_else(tree):
     assert all(s.depth_file.is_absolute() and s.output_dir.is_absolute() for s in found)
 
 
-def test_default_extension_is_dat_plus_archives(tree):
-    assert names(find_sessions(tree), tree) == [
-        "a/depth.dat", "arch/session_20200101.tar.gz", "b/depth.dat", "c/depth.dat"]
+def test_default_finds_every_supported_kind(tree):
+    # issue 11 item 2: .avi, .mkv and archives are found without --extensions
+    found = find_sessions(tree)
+    assert names(found, tree) == names(find_sessions(tree, [".dat", "avi", ".mkv"]), tree)
+    assert kind_counts(found) == {".dat": 3, ".avi": 2, ".mkv": 1, ".tar.gz": 1}
+
+
+def test_kind_counts_leave_out_second_copies(tmp_path):
+    touch(tmp_path / "s" / "depth.dat")
+    touch(tmp_path / "s" / "depth.avi")
+    assert kind_counts(find_sessions(tmp_path)) == {".dat": 1}
 
 
 def test_archive_results_live_in_their_own_folder(tree):
@@ -88,7 +97,7 @@ def test_archive_results_live_in_their_own_folder(tree):
 ])
 def test_complete_needs_status_and_h5(tree, complete, h5, expected):
     finish(tree / "b" / "proc", complete=complete, h5=h5)
-    status = {s.depth_file.parent.name: s.status for s in find_sessions(tree)}
+    status = {s.depth_file.parent.name: s.status for s in find_sessions(tree, ".dat")}
     assert status == {"a": NEW, "arch": NEW, "b": expected, "c": NEW}
 
 

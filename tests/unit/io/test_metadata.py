@@ -11,13 +11,14 @@ from moseq2_extract.errors import InputFileError
 from moseq2_extract.io.metadata import DEFAULT_METADATA, load_metadata, metadata_from_text
 
 
-def test_missing_file_is_created_with_defaults(tmp_path):
+def test_missing_file_gives_defaults_and_writes_nothing(tmp_path):
     path = tmp_path / "metadata.json"
-    meta = load_metadata(path, session_name="session_1")
+    warnings: list[str] = []
+    meta = load_metadata(path, session_name="session_1", warnings=warnings)
     expected = {**DEFAULT_METADATA, "SessionName": "session_1"}
     assert meta == expected
-    assert json.loads(path.read_text()) == expected
-    assert [p.name for p in tmp_path.iterdir()] == ["metadata.json"]
+    assert list(tmp_path.iterdir()) == []  # issue 11 item 6: the raw folder is not written
+    assert warnings == []
     assert expected["DepthResolution"] == [512, 424] and expected["NidaqSamplingRate"] == 0.0
     assert DEFAULT_METADATA["SessionName"] == ""  # the module default is not mutated
 
@@ -42,13 +43,16 @@ def test_nested_objects_are_flattened_with_a_warning(tmp_path, caplog):
     assert "Camera" in caplog.text and str(path) in caplog.text
 
 
-def test_broken_json_and_non_object_are_errors(tmp_path):
+def test_broken_json_is_an_error_a_non_object_is_missing(tmp_path):
     path = tmp_path / "metadata.json"
     path.write_text('{\n  "SubjectName": "m",\n  "SessionName": \n}\n')
     with pytest.raises(InputFileError, match=rf"{path}: invalid JSON at line 4"):
         load_metadata(path, session_name="x")
     path.write_text("[1, 2]")
     with pytest.raises(InputFileError, match="must be a JSON object"):
-        load_metadata(path, session_name="x")
+        metadata_from_text("[1, 2]", source=str(path))
+    warnings: list[str] = []  # issue 11 item 5: a non-object file is taken as missing
+    assert load_metadata(path, session_name="x", warnings=warnings)["SessionName"] == "x"
+    assert len(warnings) == 1 and "must be a JSON object, got list" in warnings[0]
     with pytest.raises(InputFileError, match="a.tgz:metadata.json"):
         metadata_from_text("", source="a.tgz:metadata.json")

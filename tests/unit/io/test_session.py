@@ -76,12 +76,49 @@ def test_timestamps_csv_fallback_and_missing_metadata(tmp_path):
     assert session.timestamp_source == "timestamps.csv"
     np.testing.assert_allclose(session.timestamps, np.arange(5) * 1000 / 30, atol=1e-3)
     assert session.metadata == {**DEFAULT_METADATA, "SessionName": "sess"}
-    assert json.loads((folder / "metadata.json").read_text())["SessionName"] == "sess"
+    # issue 11 item 6: nothing is written into the raw-data folder
+    assert sorted(p.name for p in folder.iterdir()) == ["depth.dat", "timestamps.csv"]
+
+
+def test_missing_timestamps_are_made_up_from_the_frame_rate(tmp_path):
+    # issue 11 item 5
+    path, _ = dat_session(tmp_path, 4, None)
+    session = load_session(path, fps=25.0)
+    assert session.timestamp_source == "frame rate"
+    np.testing.assert_allclose(session.timestamps, [0.0, 40.0, 80.0, 120.0])
+    assert len(session.warnings) == 1 and "made up from the frame rate (25" in \
+        session.warnings[0]
+
+
+def test_unreadable_timestamp_lines_are_interpolated_and_counted(tmp_path):
+    # issue 11 item 5
+    path, _ = dat_session(tmp_path, 6, None)
+    (path.parent / "depth_ts.txt").write_text(
+        "1000 0\n1033.3 0\n\x00\x00garbage\n1100 0\n11#33 0\n1166.6 0\n")
+    session = load_session(path)
+    np.testing.assert_allclose(session.timestamps,
+                               [1000, 1033.3, 1066.65, 1100, 1133.3, 1166.6])
+    assert session.nframes == 6
+    assert len(session.warnings) == 1
+    assert "2 unreadable line(s) (3, 5)" in session.warnings[0]
+    assert "depth_ts.txt" in session.warnings[0]
+
+
+def test_metadata_that_is_not_an_object_is_treated_as_missing(tmp_path):
+    # issue 11 item 5
+    path, _ = dat_session(tmp_path, 4, 4)
+    (path.parent / "metadata.json").write_text("[1, 2]")
+    session = load_session(path, frame_size=(W, H))
+    assert session.metadata == {**DEFAULT_METADATA, "SessionName": "session_1"}
+    assert len(session.warnings) == 1
+    assert "must be a JSON object" in session.warnings[0]
+    assert "treated as missing" in session.warnings[0]
+    assert (path.parent / "metadata.json").read_text() == "[1, 2]"  # left as it was
 
 
 def test_no_timestamps_at_all(tmp_path):
     path, _ = dat_session(tmp_path, 4, None)
-    session = load_session(path)
+    session = load_session(path)  # no fps: none are made up
     assert session.timestamps is None and session.timestamp_source == "none"
     assert session.nframes == 4
 

@@ -53,3 +53,16 @@ def test_timestamps_from_text():
 def test_looks_like_seconds():
     assert looks_like_seconds(1.6e9 + np.arange(10) / 30)
     assert not looks_like_seconds(np.arange(10) * 33.3)
+
+
+def test_bad_lines_are_interpolated_when_asked():
+    bad: list[int] = []
+    ts = timestamps_from_text("x\n10\n\n20\ny\n40\nz\n", bad_lines=bad)
+    # blank lines are not frames; the ends are extrapolated by the median step (10)
+    np.testing.assert_allclose(ts, [0, 10, 20, 30, 40, 50])
+    assert bad == [1, 5, 7]
+
+
+def test_mostly_unreadable_file_is_still_an_error():
+    with pytest.raises(InputFileError, match="2 of 3 lines are not numbers"):
+        timestamps_from_text("x\n1\ny\n", bad_lines=[], source="f")

@@ -1,0 +1,253 @@
+"""Issue 11: every path a user walks (install, discovery, indexes, bad places, bad files,
+interrupted work).  Each test names the item of the issue it checks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import tomllib
+from click.testing import CliRunner
+
+from moseq2_extract.batch.runners import require_dask
+from moseq2_extract.cli import cli
+from moseq2_extract.errors import ConfigError
+from moseq2_extract.output.status import write_status
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args, **kw):
+    return CliRunner().invoke(cli, [str(a) for a in args], **kw)
+
+
+def touch(path: Path, text: str = "x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def finished(folder: Path, depth: str) -> Path:
+    """A session folder whose extraction is complete (so batch-extract runs nothing)."""
+    touch(folder / depth)
+    touch(folder / "metadata.json", "{}")
+    write_status(folder / "proc" / "results_00.yaml", complete=True, metadata={},
+                 parameters={}, uuid=folder.name)
+    touch(folder / "proc" / "results_00.h5")
+    return folder / depth
+
+
+# --- 1. install and batch ----------------------------------------------------------------
+def test_item1_dask_is_a_regular_dependency():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {d.split(">")[0].split("=")[0].split("[")[0].strip().lower()
+             for d in project["dependencies"]}
+    assert {"dask", "distributed", "dask-jobqueue"} <= names
+
+
+def test_item1_missing_dask_is_one_line_not_a_traceback(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import raises ImportError
+    with pytest.raises(ConfigError, match="distributed.*--local-workers 1"):
+        require_dask()
+
+
+# --- 2. every input kind found -----------------------------------------------------------
+@pytest.fixture
+def mixed(tmp_path):
+    root = tmp_path / "exp"
+    finished(root / "a", "depth.dat")
+    finished(root / "b", "depth.avi")
+    finished(root / "c", "rec.mkv")
+    touch(root / "d" / "session_20200101.tar.gz")
+    write_status(root / "d" / "session_20200101" / "proc" / "results_00.yaml",
+                 complete=True, metadata={}, parameters={}, uuid="d")
+    touch(root / "d" / "session_20200101" / "proc" / "results_00.h5")
+    finished(root / "e", "depth.dat")
+    touch(root / "e" / "depth.avi")  # its converted copy: the same session
+    return root
+
+
+def test_item2_every_kind_found_by_default_and_printed_by_kind(mixed):
+    result = run("batch-extract", mixed)
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("Found 5 session(s)")
+    assert "(2 .dat, 1 .avi, 1 .mkv, 1 .tar.gz)" in first
+    assert "depth.dat and depth.avi are one session; using depth.dat" in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["--extensions", ".dat", ".avi"],            # several values after one flag
+    ["--extensions", ".dat,.avi"],
+    ["--extensions", ".dat", "--extensions", "avi"],
+])
+def test_item2_extensions_take_several_values(mixed, args):
+    # the folder after the values is not swallowed by the option
+    result = run("batch-extract", *args, mixed)
+    assert result.exit_code == 0, result.output
+    assert "(2 .dat, 1 .avi, 1 .tar.gz)" in result.output.splitlines()[0]
+    result = run("batch-extract", mixed, *args)
+    assert "(2 .dat, 1 .avi, 1 .tar.gz)" in result.output.splitlines()[0]
+
+
+def test_item2_help_says_extensions_take_several_values():
+    result = run("batch-extract", "--help")
+    assert "--extensions .dat .avi" in " ".join(result.output.split())
+
+
+# --- 5, 6. damaged but usable inputs; the raw-data folder is never written ----------------
+def status_of(depth: Path) -> dict:
+    from moseq2_extract.output.status import read_status
+
+    return read_status(depth.parent / "proc" / "results_00.yaml")
+
+
+def warning_lines(result) -> list[str]:
+    return [line for line in result.output.splitlines() if line.startswith("Warning")]
+
+
+def test_item6_no_metadata_json_written_beside_the_recording(session_factory):
+    depth = session_factory("dat", n_frames=60, seed=3)
+    (depth.parent / "metadata.json").unlink()
+    before = sorted(p.name for p in depth.parent.iterdir())
+    result = run("extract", depth)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in depth.parent.iterdir()) == sorted(before + ["proc"])
+    import h5py
+
+    with h5py.File(depth.parent / "proc" / "results_00.h5", "r") as f:  # defaults: outputs
+        assert f["metadata/acquisition/SessionName"][()].decode() == depth.parent.name
+    assert status_of(depth)["metadata"]["SessionName"] == depth.parent.name
+
+
+def test_item6_failed_run_writes_nothing_beside_the_recording(tmp_path):
+    (tmp_path / "depth.dat").write_bytes(b"")
+    result = run("extract", tmp_path / "depth.dat")
+    assert result.exit_code == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["depth.dat"]
+
+
+def test_item5_missing_depth_ts_made_up_from_frame_rate(session_factory):
+    import h5py
+    import numpy as np
+
+    depth = session_factory("dat", n_frames=60, seed=3)
+    (depth.parent / "depth_ts.txt").unlink()
+    result = run("extract", depth, "--fps", "30")
+    assert result.exit_code == 0, result.output
+    (line,) = warning_lines(result)
+    assert "made up from the frame rate (30 frames/s" in line
+    with h5py.File(depth.parent / "proc" / "results_00.h5", "r") as f:
+        np.testing.assert_allclose(f["timestamps"][()], np.arange(60) * 1000 / 30)
+    status = status_of(depth)
+    assert status["timestamp_source"] == "frame rate" and status["warnings"] == [line[9:]]
+
+
+def test_item5_bad_timestamp_lines_interpolated_counted_recorded(session_factory):
+    import h5py
+    import numpy as np
+
+    depth = session_factory("dat", n_frames=60, seed=3)
+    ts_file = depth.parent / "depth_ts.txt"
+    lines = ts_file.read_text().splitlines()
+    truth = np.array([float(x.split()[0]) for x in lines])
+    lines[10], lines[11], lines[40] = "#####", "\x00\x00", "1.2.3 0"
+    ts_file.write_text("\n".join(lines) + "\n")
+    result = run("extract", depth)
+    assert result.exit_code == 0, result.output
+    (line,) = warning_lines(result)
+    assert "3 unreadable line(s) (11, 12, 41)" in line
+    with h5py.File(depth.parent / "proc" / "results_00.h5", "r") as f:
+        np.testing.assert_allclose(f["timestamps"][()], truth, atol=2.0)  # camera jitter
+    assert status_of(depth)["warnings"] == [line[9:]]
+
+
+def test_item5_metadata_not_an_object_is_treated_as_missing(session_factory):
+    depth = session_factory("dat", n_frames=60, seed=3)
+    (depth.parent / "metadata.json").write_text('"just a string"')
+    result = run("extract", depth)
+    assert result.exit_code == 0, result.output
+    (line,) = warning_lines(result)
+    assert "metadata.json" in line and "treated as missing" in line
+    assert status_of(depth)["metadata"]["SessionName"] == depth.parent.name
+
+
+@pytest.mark.parametrize("fmt", ["avi", "mkv"])
+def test_item5_truncated_video_extracts_the_frames_that_decode(session_factory, fmt):
+    import h5py
+
+    depth = session_factory(fmt, n_frames=90, seed=4)
+    size = depth.stat().st_size
+    with open(depth, "r+b") as fh:  # an interrupted copy
+        fh.truncate(size * 6 // 10)
+    result = run("extract", depth)
+    assert result.exit_code == 0, result.output
+    (line,) = warning_lines(result)
+    assert "can be decoded" in line and "of 90 frames" in line
+    usable = int(line.split("only the first ")[1].split()[0])
+    assert 40 <= usable < 60
+    with h5py.File(depth.parent / "proc" / "results_00.h5", "r") as f:
+        assert len(f["frames"]) == usable == len(f["timestamps"])
+    assert status_of(depth)["warnings"] == [line[9:]]
+
+
+# --- 3. one rule for the index, backups, name collisions ----------------------------------
+@pytest.fixture
+def two_colliding(tmp_path):
+    from tests.unit.batch.fake_results import META, fake_result
+
+    root = tmp_path / "project"
+    fake_result(root / "data" / "s1" / "proc", "u1", META)
+    fake_result(root / "data" / "s2" / "proc", "u2", META)  # same names as s1
+    return root
+
+
+def test_item3_every_index_command_writes_the_same_place(two_colliding, monkeypatch):
+    import yaml
+
+    root = two_colliding
+    monkeypatch.chdir(root)
+    result = run("aggregate-results", "-i", "data")
+    assert result.exit_code == 0, result.output
+    assert f"Index file: {root / 'moseq2-index.yaml'} (beside the aggregate folder)" in \
+        result.output
+    assert not (root / "data" / "moseq2-index.yaml").exists()
+    first = yaml.safe_load((root / "moseq2-index.yaml").read_text())
+    assert len(first["files"]) == 2
+    result = run("agg-to-index")
+    assert result.exit_code == 0, result.output
+    assert str(root / "moseq2-index.yaml") in result.output
+    assert not list(root.glob("*.bak*"))  # same sessions: nothing to back up
+
+
+def test_item3_index_with_other_sessions_is_backed_up_and_groups_kept(two_colliding,
+                                                                      monkeypatch):
+    import yaml
+
+    root = two_colliding
+    monkeypatch.chdir(root)
+    assert run("aggregate-results", "-i", "data").exit_code == 0
+    index = root / "moseq2-index.yaml"
+    edited = yaml.safe_load(index.read_text())
+    edited["files"][0]["group"] = "treated"  # the user's edit
+    edited["files"].append({"group": "other", "metadata": {}, "path": ["x.h5", "x.yaml"],
+                            "uuid": "from-another-project"})
+    index.write_text(yaml.safe_dump(edited))
+    before = index.read_text()
+    result = run("generate-index", "-i", "data")
+    assert result.exit_code == 0, result.output
+    assert (root / "moseq2-index.yaml.bak").read_text() == before
+    new = yaml.safe_load(index.read_text())
+    groups = {f["uuid"]: f["group"] for f in new["files"]}
+    assert "from-another-project" not in groups
+    assert sorted(groups.values()) == ["default", "treated"]  # the user's group is kept
+
+
+def test_item3_colliding_names_are_warned_about(two_colliding, monkeypatch, caplog):
+    monkeypatch.chdir(two_colliding)
+    result = run("aggregate-results", "-i", "data")
+    assert result.exit_code == 0
+    text = caplog.text
+    assert "is taken by" in text and "s1" in text and "_2" in text
+    assert "2 sessions share SessionName 'sessA' and SubjectName 'Mouse1'" in text
