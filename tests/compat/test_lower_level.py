@@ -110,3 +110,19 @@ def test_hampel_filter_replaces_an_outlier(stage):
     assert abs(out["centroid"][10, 1] - features["centroid"][10, 1]) < 3
     assert abs(out["orientation"][20] - features["orientation"][20]) < 0.2
     np.testing.assert_array_equal(spiky["centroid"][10, 1], features["centroid"][10, 1] + 60)
+
+
+def test_model_smoother_leans_on_confident_frames():
+    from moseq2_extract.extract.proc import model_smoother
+
+    n = 20
+    x = np.linspace(0.0, 19.0, n)
+    x[10] = 100.0  # an outlier on a frame the tracker is unsure of
+    ll = np.full((n, 4, 4), -100.0)
+    ll[10] = -400.0  # below the lower clip: weight 0, the frame takes its neighbours
+    features = {"centroid": np.c_[x, x]}
+    out = model_smoother(features, ll=ll, clips=(-300, -125))
+    assert out is features
+    assert abs(out["centroid"][10, 0] - 11.0) < 1e-9  # backward pass: the next frame
+    np.testing.assert_allclose(out["centroid"][:10, 0], np.arange(10.0))
+    assert model_smoother(features, ll=None) is features

@@ -28,6 +28,7 @@ from ..paths import resolve_output_dir
 from ..roi.background import compute_background
 from ..roi.roi import find_rois, make_strel, roi_bbox
 from .crop import crop_rotate, crop_transform
+from .em_post import likelihood_weights, smooth_by_likelihood
 from .features import largest_blob, moment_features
 from .frames import filter_frames, temporal_median
 from .hampel import hampel
@@ -337,6 +338,35 @@ def compute_scalars(frames: np.ndarray, track_features: Mapping[str, np.ndarray]
         area=area, height=height, box_origin=box_origin, camera=camera,
         true_depth=float(true_depth))
     return scalars
+
+
+def model_smoother(features: dict, ll: np.ndarray | None = None,
+                   clips: Sequence[float] = (-300, -125)) -> dict:
+    """Smooth the features by the EM tracker's confidence (spec 4.13), in place.
+
+    Parameters
+    ----------
+    features : dict of str to ndarray
+        Per-frame features (each (n,) or (n, k)); NaNs are filled from the nearest frame.
+    ll : ndarray, (n, h, w), optional
+        The tracker's log-likelihood images; None leaves ``features`` as they are.
+    clips : (c0, c1)
+        Mean log-likelihoods mapped to weights 0 and 1; off unless ``c0 < c1``.
+
+    Returns
+    -------
+    dict
+        ``features`` itself (the original returns the same object).
+    """
+    if ll is None:
+        return features
+    mean_ll = np.asarray(ll, dtype=np.float64).reshape(len(ll), -1).mean(axis=1)
+    weights = likelihood_weights(mean_ll, (float(clips[0]), float(clips[1])))
+    if weights is None:
+        return features
+    for key, values in features.items():
+        features[key] = smooth_by_likelihood(values, weights, first=2)
+    return features
 
 
 def feature_hampel_filter(features: Mapping[str, np.ndarray],
