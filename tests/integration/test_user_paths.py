@@ -451,3 +451,37 @@ def test_item7_outputs_follow_the_umask(session_factory, tmp_path, monkeypatch, 
     assert any(p.name == "results_00.yaml" for p in files)
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in files}
     assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
+
+
+# --- 8. Ctrl-C ------------------------------------------------------------------------------
+def test_item8_ctrl_c_exits_130_with_one_line_and_no_partial_files(tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    from moseq2_extract.synthetic import SessionSpec, write_session
+
+    depth = write_session(tmp_path / "s", SessionSpec(n_frames=3000, seed=1))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moseq2_extract.cli", "extract", str(depth), "--workers", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
+    assert proc.stderr is not None
+    import re
+
+    seen = b""
+    while not re.search(rb"\| *[1-9]\d*/3000 \[", seen):  # blocks are being written
+        chunk = proc.stderr.read1(4096)  # type: ignore[attr-defined]
+        assert chunk, seen.decode(errors="replace")
+        seen += chunk
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: every process of the job
+    _, rest = proc.communicate(timeout=120)
+    err = (seen + rest).decode(errors="replace")
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Aborted!" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("Interrupted")]
+    assert len(lines) == 1 and "run the same command again" in lines[0]
+    proc_dir = depth.parent / "proc"
+    assert not (proc_dir / "results_00.h5").exists()
+    assert [p.name for p in proc_dir.iterdir() if "partial" in p.name] == []

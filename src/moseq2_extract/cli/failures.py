@@ -84,9 +84,9 @@ class SafeGroup(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt:
             click.echo("", err=True)
-            click.echo("Interrupted: finished outputs were kept, unfinished ones removed "
-                       "(complete sessions are skipped when you run the same command "
-                       "again).", err=True)
+            click.echo("Interrupted: finished outputs were kept, unfinished ones removed; "
+                       "run the same command again to redo what was not finished "
+                       "(batch-extract skips the sessions already complete).", err=True)
             sys.exit(130)
         except click.exceptions.Abort:  # click's own Ctrl-C at a prompt
             click.echo("Interrupted.", err=True)
