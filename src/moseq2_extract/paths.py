@@ -182,9 +182,13 @@ def atomic_path(path: PathLike, *, keep_suffix: bool = False,
         if not tmp.exists():
             raise FileNotFoundError(f"{tmp}: nothing was written for {path.name}")
         commit_partial(tmp, path, durable=durable)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(err, OSError) and err.filename is None:
+            # e.g. numpy's short write ("N requested and M written"): name the file
+            raise OSError(err.errno, err.strerror or str(err) or type(err).__name__,
+                          str(path)) from err
         raise
 
 

@@ -251,3 +251,237 @@ def test_item3_colliding_names_are_warned_about(two_colliding, monkeypatch, capl
     text = caplog.text
     assert "is taken by" in text and "s1" in text and "_2" in text
     assert "2 sessions share SessionName 'sessA' and SubjectName 'Mouse1'" in text
+
+
+# --- 4. bad places: one line naming the path, non-zero exit, nothing lost -----------------
+def _preload() -> None:
+    """Import everything a command may import later: a child that has dropped root may
+    no longer read the interpreter's own folder."""
+    import importlib
+    import pkgutil
+
+    import av
+
+    for info in pkgutil.walk_packages(av.__path__, "av."):
+        try:
+            importlib.import_module(info.name)
+        except Exception:  # noqa: BLE001, S112 - optional parts of PyAV
+            continue
+    for name in ("moseq2_extract.pipeline.session", "moseq2_extract.output.h5writer",
+                 "moseq2_extract.output.movie", "moseq2_extract.io.convert",
+                 "moseq2_extract.roi.session", "tifffile", "h5py", "cv2", "numpy.random",
+                 "tqdm", "yaml", "json", "zlib_ng"):
+        with __import__("contextlib").suppress(ImportError):
+            importlib.import_module(name)
+
+
+def run_limited(cwd: Path, *args, nobody: bool = False, fsize: int | None = None):
+    """Run a command in a forked child as user nobody (65534, no groups, like
+    ``setpriv --reuid=65534 --regid=65534 --clear-groups``) and/or with RLIMIT_FSIZE
+    (a disk that fills up), returning (exit code, output)."""
+    import os
+    import resource
+
+    if nobody and os.geteuid() != 0:
+        pytest.skip("dropping to another user needs root; permissions apply as they are")
+    _preload()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 99
+        try:
+            os.close(read)
+            if fsize is not None:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+            if nobody:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            os.chdir(cwd)
+            result = CliRunner().invoke(cli, [str(a) for a in args])
+            out = result.output
+            if result.exception is not None and not isinstance(result.exception, SystemExit):
+                import traceback
+
+                out += "".join(traceback.format_exception(result.exception))
+            os.write(write, out.encode())
+            code = result.exit_code
+        finally:
+            os._exit(code)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 65536):
+        chunks.append(chunk)
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks).decode()
+
+
+def error_line(output: str) -> str:
+    lines = [ln for ln in output.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "Error: " in ln]
+    assert len(errors) == 1 and "Traceback" not in output, output
+    return errors[0][errors[0].index("Error: "):]
+
+
+def world_readable(folder: Path) -> None:
+    import os
+
+    for p in [folder, *folder.rglob("*")]:
+        os.chmod(p, 0o777 if p.is_dir() else 0o666)
+
+
+def fingerprint(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("results_00.*"))}
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob(".*") if "partial" in p.name)
+
+
+@pytest.fixture
+def shared(session_factory):
+    """``make(fmt, **spec) -> depth file`` in a folder user nobody can reach (pytest's own
+    temporary folders are private to their owner)."""
+    import shutil
+    import tempfile
+
+    made: list[Path] = []
+
+    def make(fmt: str = "dat", **fields) -> Path:
+        src = session_factory(fmt, **fields)
+        folder = Path(tempfile.mkdtemp(prefix="moseq2-shared-"))
+        made.append(folder)
+        folder.chmod(0o777)
+        dst = folder / "session"
+        shutil.copytree(src.parent, dst)
+        world_readable(dst)
+        return dst / src.name
+
+    yield make
+    for folder in made:
+        for p in [folder, *folder.rglob("*")]:
+            if p.is_dir():
+                p.chmod(0o777)
+        shutil.rmtree(folder)
+
+
+def test_item4_read_only_proc(shared):
+    depth = shared("dat", n_frames=60, seed=5)
+    (depth.parent / "proc").mkdir(mode=0o555)
+    (depth.parent / "proc").chmod(0o555)
+    code, out = run_limited(depth.parent, "extract", "depth.dat", nobody=True)
+    assert code == 1
+    assert error_line(out) == ("Error: proc/results_00.yaml: cannot write (Permission "
+                               "denied) (check the folder's permissions, or write elsewhere)")
+
+
+def test_item4_read_only_session_folder(shared):
+    depth = shared("dat", n_frames=60, seed=5)
+    depth.parent.chmod(0o555)
+    try:
+        code, out = run_limited(depth.parent, "extract", "depth.dat", nobody=True)
+    finally:
+        depth.parent.chmod(0o755)
+    assert code == 1
+    assert error_line(out).startswith("Error: proc: Permission denied")
+    assert not (depth.parent / "proc").exists()
+
+
+@pytest.mark.parametrize("command", ["copy-slice", "convert-raw-to-avi"])
+def test_item4_output_in_a_folder_that_cannot_be_made(shared, command):
+    depth = shared("dat", n_frames=40, seed=5)
+    locked = depth.parent / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    extra = ["-c", "0", "10"] if command == "copy-slice" else []
+    code, out = run_limited(depth.parent, command, "depth.dat", "-o",
+                            locked / "missing" / "clip.avi", *extra, nobody=True)
+    assert code == 1
+    assert error_line(out).startswith(f"Error: {locked / 'missing'}: Permission denied")
+
+
+@pytest.mark.parametrize("command", ["copy-slice", "convert-raw-to-avi"])
+def test_item4_output_in_a_missing_folder_is_created(session_factory, command):
+    depth = session_factory("dat", n_frames=40, seed=5)
+    extra = ["-c", "0", "10"] if command == "copy-slice" else []
+    result = run(command, depth, "-o", depth.parent / "missing" / "clip.avi", *extra)
+    assert result.exit_code == 0, result.output
+    assert (depth.parent / "missing" / "clip.avi").is_file()
+
+
+@pytest.mark.parametrize("limit", [300_000, 460_000])  # a picture, then the h5 file
+def test_item4_disk_full_keeps_the_earlier_complete_result(session_factory, limit):
+    depth = session_factory("dat", n_frames=120, seed=5)  # an h5 larger than a picture
+    assert run("extract", depth).exit_code == 0
+    proc = depth.parent / "proc"
+    before = fingerprint(proc)
+    code, out = run_limited(depth.parent, "extract", "depth.dat", fsize=limit)
+    assert code == 1
+    line = error_line(out)
+    assert line.startswith("Error: proc/") and ("cannot write" in line or
+                                                "File too large" in line)
+    assert fingerprint(proc) == before and leftovers(proc) == []
+
+
+def test_item4_disk_full_during_conversion(session_factory):
+    depth = session_factory("dat", n_frames=40, seed=5)
+    code, out = run_limited(depth.parent, "convert-raw-to-avi", "depth.dat", "-o",
+                            "out/depth.avi", fsize=100_000)
+    assert code == 1
+    assert error_line(out).startswith("Error: out/depth.avi: cannot write (File too large)")
+    assert list((depth.parent / "out").iterdir()) == []
+
+
+# --- 7. outputs follow the umask ------------------------------------------------------------
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_item7_outputs_follow_the_umask(session_factory, tmp_path, monkeypatch, umask):
+    import os
+
+    depth = session_factory("dat", n_frames=60, seed=5)
+    old = os.umask(umask)
+    try:
+        assert run("extract", depth).exit_code == 0
+        monkeypatch.chdir(tmp_path)
+        assert run("aggregate-results", "-i", depth.parent).exit_code == 0
+    finally:
+        os.umask(old)
+    files = [p for p in (depth.parent / "proc").iterdir()] + \
+        [p for p in (tmp_path / "aggregate_results").iterdir()]
+    assert any(p.name == "results_00.yaml" for p in files)
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in files}
+    assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
+
+
+# --- 8. Ctrl-C ------------------------------------------------------------------------------
+def test_item8_ctrl_c_exits_130_with_one_line_and_no_partial_files(tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    from moseq2_extract.synthetic import SessionSpec, write_session
+
+    depth = write_session(tmp_path / "s", SessionSpec(n_frames=3000, seed=1))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moseq2_extract.cli", "extract", str(depth), "--workers", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
+    assert proc.stderr is not None
+    import re
+
+    seen = b""
+    while not re.search(rb"\| *[1-9]\d*/3000 \[", seen):  # blocks are being written
+        chunk = proc.stderr.read1(4096)  # type: ignore[attr-defined]
+        assert chunk, seen.decode(errors="replace")
+        seen += chunk
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: every process of the job
+    _, rest = proc.communicate(timeout=120)
+    err = (seen + rest).decode(errors="replace")
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Aborted!" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("Interrupted")]
+    assert len(lines) == 1 and "run the same command again" in lines[0]
+    proc_dir = depth.parent / "proc"
+    assert not (proc_dir / "results_00.h5").exists()
+    assert [p.name for p in proc_dir.iterdir() if "partial" in p.name] == []

@@ -13,6 +13,7 @@ from .. import __version__
 from .. import config as cfg
 from ..errors import ExtractionError
 from ..paths import write_yaml_atomic
+from .failures import SafeGroup
 from .options import fail, merged_config, schema_options
 from .outputs import after_extraction, output_options
 
@@ -53,7 +54,7 @@ def _new_bar(**kwargs):
     return tqdm(**kwargs)
 
 
-@click.group()
+@click.group(cls=SafeGroup)
 @click.version_option(__version__, prog_name="moseq2-extract")
 @click.option("-v", "--verbose", is_flag=True, help="Show informational log messages")
 def cli(verbose: bool) -> None:

@@ -56,9 +56,11 @@ def aggregate_extract_results_wrapper(input_dir: str | os.PathLike, format: str,
                                       output_dir: str | os.PathLike,
                                       mouse_threshold: float = 0.0) -> str:
     """Aggregate finished extractions into ``output_dir`` (spec 5.5); returns the index
-    path ``<input_dir>/moseq2-index.yaml``."""
+    path ``<input_dir>/moseq2-index.yaml`` (the original's place, which moseq2-app
+    expects; the command line puts it beside the aggregate folder)."""
     return str(aggregate_results(input_dir, format=format, output_dir=output_dir,
-                                 mouse_threshold=mouse_threshold))
+                                 mouse_threshold=mouse_threshold,
+                                 index_file=os.path.join(input_dir, "moseq2-index.yaml")))
 
 
 def generate_index_from_agg_res_wrapper(input_dir: str | os.PathLike) -> None:

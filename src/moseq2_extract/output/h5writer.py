@@ -12,10 +12,12 @@ that looks complete (spec 7.1 item 36); a partial file can be resumed with
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -332,6 +334,32 @@ def create_extract_h5(h5_file: h5py.File, acquisition_metadata: Mapping[str, Any
     )
 
 
+_H5_ERRNO = re.compile(r"errno = (\d+)")
+
+
+def _named_io_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Re-raise HDF5's write failures (a full disk, a file-size limit: ``RuntimeError`` or
+    ``OSError`` naming neither the file nor, for the RuntimeError, the errno in its
+    attributes) as an ``OSError`` with the errno and this writer's file."""
+
+    @functools.wraps(method)
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (OSError, RuntimeError) as err:
+            text = str(err)
+            match = _H5_ERRNO.search(text)
+            if isinstance(err, OSError) and err.filename is not None:
+                raise
+            if not isinstance(err, OSError) and match is None:
+                raise
+            code = int(match.group(1)) if match else err.errno  # type: ignore[union-attr]
+            raise OSError(code, os.strerror(code) if code else text.splitlines()[0],
+                          str(getattr(self, "partial_path", ""))) from err
+
+    return wrapped
+
+
 class ResultsWriter:
     """Write one ``results_XX.h5`` atomically, chunk by chunk.
 
@@ -380,6 +408,7 @@ class ResultsWriter:
         chunks of the per-frame scalars again, so a streaming writer flushes now and then.
     """
 
+    @_named_io_errors
     def __init__(
         self,
         path: str | os.PathLike,
@@ -418,7 +447,8 @@ class ResultsWriter:
             h5[EXTRACTION_GROUP].attrs[ROWS_WRITTEN_ATTR] = np.int64(0)
             h5.flush()
         except BaseException:
-            h5.close()
+            with contextlib.suppress(Exception):  # closing flushes: it fails on a full disk
+                h5.close()
             self.partial_path.unlink(missing_ok=True)
             raise
         self._attach(h5)
@@ -515,6 +545,7 @@ class ResultsWriter:
 
     # -- writing ---------------------------------------------------------------------
 
+    @_named_io_errors
     def write(self, result: ChunkResult, row: int) -> None:
         """Write ``result`` at rows ``[row, row + len(result))`` (and flush, when
         ``flush_interval`` seconds have passed since the last flush).
@@ -570,6 +601,7 @@ class ResultsWriter:
         if time.monotonic() - self._last_flush >= self.flush_interval:
             self._flush_progress()
 
+    @_named_io_errors
     def _flush_progress(self) -> None:
         h5 = self.h5
         h5.flush()  # the data first ...
@@ -590,6 +622,7 @@ class ResultsWriter:
 
     # -- ending ----------------------------------------------------------------------
 
+    @_named_io_errors
     def finalize(self, *, require_complete: bool = True) -> Path:
         """Flush, close, sync and atomically rename the file to its final path.
 

@@ -401,8 +401,12 @@ class PreviewWriter:
             self._own_executor.shutdown(wait=True, cancel_futures=True)
             self._own_executor = None
 
-    def close(self) -> Path | None:
+    def close(self, *, commit: bool = True) -> Path | None:
         """Encode what is pending, finish the file and rename it to ``path``.
+
+        With ``commit=False`` the finished file keeps its temporary name until
+        :meth:`commit` (so that an earlier movie at ``path`` is replaced only once the
+        results it goes with are complete) or :meth:`abort`.
 
         Returns
         -------
@@ -425,13 +429,24 @@ class PreviewWriter:
             self.partial_path.unlink(missing_ok=True)
             log.warning("%s: no frames were written; no preview movie", self.path)
             return None
+        if not commit:
+            self._uncommitted = True
+            return self.path
+        return self.commit()
+
+    def commit(self) -> Path:
+        """Rename a movie finished with ``close(commit=False)`` to ``path``."""
         commit_partial(self.partial_path, self.path, durable=False)
+        self._uncommitted = False
         log.debug("wrote %s (%d frames, %s)", self.path, self.frames_written, self.codec)
         return self.path
 
     def abort(self) -> None:
         """Stop, close and delete the partial movie (``path`` is not touched)."""
         if self._closed:
+            if getattr(self, "_uncommitted", False):
+                self.partial_path.unlink(missing_ok=True)
+                self._uncommitted = False
             return
         self._closed = True
         self._drop_pending()

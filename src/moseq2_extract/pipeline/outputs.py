@@ -86,7 +86,7 @@ class SessionOutputs:
         finalizing = executor.submit(self.writer.finalize)
         try:
             if self.movie is not None:
-                self.movie.close()
+                self.movie.close(commit=False)
         except BaseException:
             with contextlib.suppress(BaseException):  # let the writer thread finish
                 finalizing.result()
@@ -94,9 +94,11 @@ class SessionOutputs:
         try:
             finalizing.result()
         except BaseException:
-            if self.movie is not None:  # no movie of results that were never completed
-                self.movie.path.unlink(missing_ok=True)
+            if self.movie is not None:  # no movie of results that were never completed;
+                self.movie.abort()      # an earlier complete one stays
             raise
+        if self.movie is not None:
+            self.movie.commit()
 
     def abort(self) -> None:
         """Remove both temporary files."""

@@ -127,7 +127,10 @@ def extract_session(
     plan = plan_session(input_file, config, paths)
     outcome.warnings.extend(plan.session.warnings)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_status(plan, complete=False)
+    if not (is_complete(paths.yaml) and paths.h5.exists()):
+        # an earlier complete result stays what the folder says until this run replaces
+        # it: a run that fails (disk full, Ctrl-C) leaves it untouched
+        _write_status(plan, complete=False)
     arena = _extract(plan, flip_model, progress, preload)
     plan.parameters["true_depth"] = float(arena.true_depth)
     _write_status(plan, complete=True)
