@@ -213,6 +213,24 @@ def write_yaml_atomic(path: PathLike, data: Mapping[str, Any], *,
     return write_text_atomic(path, dump_yaml(data) or "", durable=durable)
 
 
+def read_yaml(path: PathLike, *, what: str = "file") -> Any:
+    """Parse a YAML file; a missing, unreadable or invalid one raises
+    :class:`~moseq2_extract.errors.InputFileError` naming it and ``what`` it is."""
+    import yaml
+
+    from .errors import InputFileError
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise InputFileError(f"{path}: cannot read {what} ({err.strerror or err})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise InputFileError(f"{path}: {what} is not valid YAML") from None
+
+
 def copy_atomic(src: PathLike, dst: PathLike, *, durable: bool = True) -> Path:
     """Copy a file's content to ``dst`` atomically.
 

@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 
 import h5py
 import numpy as np
-import yaml
 
 from .batch.aggregate import (
     build_path,
@@ -43,6 +42,7 @@ from .io.metadata import load_metadata as _load_metadata
 from .io.reader_base import chunk_ranges
 from .io.timestamps import timestamps_from_text
 from .output.h5layout import read_group, scalar_attributes, write_parameters
+from .paths import read_yaml as read_yaml_file
 from .pipeline.plan import frame_range
 from .roi.background import plane_background
 from .roi.roi import make_strel
@@ -85,15 +85,7 @@ def read_yaml(yaml_file: str | os.PathLike) -> Any:
     InputFileError
         Missing, unreadable or invalid file (one line naming it).
     """
-    path = Path(yaml_file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputFileError(f"{path}: cannot read ({err.strerror or err})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise InputFileError(f"{path}: not valid YAML") from None
+    data = read_yaml_file(yaml_file, what="YAML file")
     return {} if data is None else data
 
 

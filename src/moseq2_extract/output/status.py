@@ -13,10 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import InputFileError
-from ..paths import write_yaml_atomic
+from ..paths import read_yaml, write_yaml_atomic
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +99,7 @@ def read_status(path: str | os.PathLike) -> dict[str, Any]:
         If the file is missing, not YAML, or not a mapping.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InputFileError(f"{path}: cannot read status file ({err.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise InputFileError(f"{path}: status file is not valid YAML") from None
+    data = read_yaml(path, what="status file")
     if not isinstance(data, dict):
         raise InputFileError(f"{path}: status file is not a mapping")
     return data
