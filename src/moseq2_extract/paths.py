@@ -185,8 +185,9 @@ def atomic_path(path: PathLike, *, keep_suffix: bool = False,
     except BaseException as err:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if isinstance(err, OSError) and err.filename is None:
-            # e.g. numpy's short write ("N requested and M written"): name the file
+        if type(err) is OSError and err.filename is None and err.errno is None:
+            # a bare OSError (numpy's short write, "N requested and M written"): name the
+            # file; errors of a more precise type keep their type and message
             raise OSError(err.errno, err.strerror or str(err) or type(err).__name__,
                           str(path)) from err
         raise
