@@ -207,24 +207,13 @@ def _plot(axes: list[Any], data: SessionData, spine: np.ndarray, values: list[np
 
 
 def warm_up(n_traces: int = len(TRACE_LABELS)) -> TimelineCanvas:
-    """Pay matplotlib's fixed cost ahead of time: import it, draw a small figure with every
-    kind of artist :func:`timeline_figure` uses (the first text layout loads the font), and
-    lay out and draw an empty timeline of ``n_traces`` traces, returned for
-    :func:`timeline_figure` to fill."""
+    """Pay matplotlib's fixed cost ahead of time: import it, then lay out and draw an empty
+    timeline of ``n_traces`` traces (its first text layout loads the font), returned for
+    :func:`timeline_figure` to fill.  (Drawing a throwaway figure with every kind of artist
+    as well was measured: it costs more than it saves.)"""
     from matplotlib import rc_context
 
     with rc_context(RC):
-        fig = _figure(2.0, 1.5)
-        top, bottom = fig.subplots(2, 1)
-        top.imshow(np.zeros((2, 2)), aspect="auto", cmap="viridis", interpolation="nearest")
-        top.broken_barh([(0.0, 0.5)], (0.1, 0.8), color="k")
-        top.vlines([0.5], 0.1, 0.9, color="k", lw=1.0)
-        x = np.arange(4.0)
-        bottom.fill_between(x, x - 1, x + 1, color="#9ecae1", lw=0, step="post")
-        bottom.plot(x, x, color="#08519c", lw=0.8, drawstyle="steps-post")
-        bottom.fill_between(x, 0, 1, where=x > 1, step="post", color="#d62728", alpha=0.15,
-                            lw=0, transform=bottom.get_xaxis_transform())
-        _png(fig)
         canvas = _layout(n_traces)
         canvas.fig.canvas.draw()
     return canvas
