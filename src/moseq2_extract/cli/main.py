@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from ..errors import ExtractionError
 from ..paths import write_yaml_atomic
 from .failures import SafeGroup
 from .options import fail, merged_config, schema_options
-from .outputs import after_extraction, output_options
+from .outputs import ReportWarmUp, after_extraction, output_options
 
 EXTRACT_GROUPS = (cfg.ROI, cfg.VIDEO, cfg.EXTRACT, cfg.ENGINE)
 
@@ -23,12 +24,17 @@ EXTRACT_GROUPS = (cfg.ROI, cfg.VIDEO, cfg.EXTRACT, cfg.ENGINE)
 class _TqdmProgress:
     """Renders the library's progress callback as a tqdm bar with frames/s."""
 
-    def __init__(self, desc: str, enabled: bool = True):
+    def __init__(self, desc: str, enabled: bool = True,
+                 on_first: Callable[[], None] | None = None):
         self.bar: Any = None
         self.desc = desc
         self.enabled = enabled
+        self.on_first = on_first  # called once, at the first block written
 
     def __call__(self, done: int, total: int) -> None:
+        if self.on_first is not None:
+            on_first, self.on_first = self.on_first, None
+            on_first()
         if not self.enabled:
             return
         if self.bar is None:
@@ -111,7 +117,11 @@ def find_roi(ctx: click.Context, input_file: str, **values) -> None:
 @click.pass_context
 def extract(ctx: click.Context, input_file: str, **values) -> None:
     config = merged_config(ctx, values)
-    outcome = run_extract(input_file, config, values.get("output_dir"))
+    # the report's fixed cost is paid on a thread from the first block written on (the
+    # worker processes exist by then)
+    warm_up = ReportWarmUp() if values["report"] else None
+    outcome = run_extract(input_file, config, values.get("output_dir"),
+                          on_first_block=warm_up.start if warm_up is not None else None)
     if outcome.skipped:
         click.echo(f"Skipping {input_file}: already extracted in {outcome.output_dir}")
         return
@@ -123,14 +133,16 @@ def extract(ctx: click.Context, input_file: str, **values) -> None:
         click.echo(f"Compressed {input_file} -> {outcome.compressed} (verified lossless; "
                    "raw file kept)")
     after_extraction([outcome.h5_path], seconds={str(outcome.h5_path): outcome.seconds},
-                     report=values["report"], nwb=values["nwb"])
+                     report=values["report"], nwb=values["nwb"], warm_up=warm_up)
 
 
-def run_extract(input_file: str, config: cfg.Config, output_dir: str | None):
-    """Run one extraction with a progress bar; bad input exits with a one-line error."""
+def run_extract(input_file: str, config: cfg.Config, output_dir: str | None, *,
+                on_first_block: Callable[[], None] | None = None):
+    """Run one extraction with a progress bar; bad input exits with a one-line error.
+    ``on_first_block`` is called once, when the first block has been written."""
     from ..pipeline.session import extract_session
 
-    bar = _TqdmProgress(Path(input_file).name, enabled=True)
+    bar = _TqdmProgress(Path(input_file).name, enabled=True, on_first=on_first_block)
     try:
         outcome = extract_session(input_file, config, output_dir=output_dir, progress=bar)
     except ExtractionError as err:

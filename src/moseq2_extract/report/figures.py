@@ -7,16 +7,23 @@ traces of speed, height, area, length, width and heading confidence, with the qu
 flags shaded and the dropped frames marked.  Long sessions are binned to at most
 :data:`MAX_COLUMNS` points (each bin's mean as the line, its range as a light band, so that
 short spikes stay visible).
+
+Matplotlib's fixed cost (its import, the first font and text layout: about a second) is
+paid by :func:`warm_up`, which ``extract`` runs on a thread while the frames are extracted;
+the figure itself is drawn with the settings in :data:`RC` (no style files read) and
+encoded to PNG by OpenCV.
 """
 
 from __future__ import annotations
 
-import io
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .data import SessionData
 from .metrics import DroppedFrames, flag_masks, runs
+from .pictures import png
 
 #: Most time bins drawn in a trace or the raster.
 MAX_COLUMNS = 1500
@@ -25,6 +32,10 @@ FLAG_COLOURS = {
     "not_found": "#7f7f7f", "tracker_fallback": "#9467bd", "not_largest": "#8c564b",
 }
 DPI = 80
+#: Settings the figure is drawn with (on top of matplotlib's defaults): tick labels at 7
+#: pt set here rather than through ``tick_params``, which would make (and then hide) a
+#: tick of every axis.
+RC: dict[Any, Any] = {"xtick.labelsize": 7, "ytick.labelsize": 7}
 
 
 def bin_edges(n: int, max_bins: int = MAX_COLUMNS) -> np.ndarray:
@@ -49,7 +60,7 @@ def binned(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return mean, lo, hi
 
 
-def _canvas(width: float, height: float):
+def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -59,13 +70,42 @@ def _canvas(width: float, height: float):
 
 
 def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
+    """PNG bytes of a figure: drawn on its Agg canvas, encoded by OpenCV (RGB, opaque)."""
+    import cv2
+
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    return png(cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))
+
+
+@dataclass
+class TimelineCanvas:
+    """An empty timeline figure, laid out and drawn once ahead of time (by :func:`warm_up`,
+    while the extraction runs), so that its ticks, labels and text layouts exist when the
+    data come: :func:`timeline_figure` then only adds the data and draws.  Used once.
+
+    Attributes
+    ----------
+    n_traces : int
+        Trace panels below the raster and the events row (6 with heading confidence).
+    fig : matplotlib.figure.Figure
+    axes : list of matplotlib.axes.Axes
+    used : bool
+    """
+
+    n_traces: int
+    fig: Any
+    axes: list[Any]
+    used: bool = False
+
+
+TRACE_LABELS = ("speed\n(mm/s)", "height\n(mm)", "area\n(mm²)", "length\n(mm)",
+                "width\n(mm)", "heading\nconfidence")
 
 
 def timeline_figure(data: SessionData, spine: np.ndarray, speed: np.ndarray,
-                    dropped: DroppedFrames) -> bytes:
+                    dropped: DroppedFrames, *, canvas: TimelineCanvas | None = None
+                    ) -> bytes:
     """PNG of the depth raster and the traces over time.
 
     Parameters
@@ -74,30 +114,55 @@ def timeline_figure(data: SessionData, spine: np.ndarray, speed: np.ndarray,
         Spine height profiles (:func:`.pictures.read_crops`).
     speed : ndarray, (n,) float64, mm/s
     dropped : DroppedFrames
+    canvas : TimelineCanvas, optional
+        A figure prepared by :func:`warm_up`; used when it has the panels this session
+        needs and has not been used (the picture is the same either way).
     """
+    from matplotlib import rc_context
+
+    values = [speed, data.scalars["height_ave_mm"], data.scalars["area_mm"],
+              data.scalars["length_mm"], data.scalars["width_mm"]]
+    if data.heading_confidence is not None:
+        values.append(data.heading_confidence)
+    with rc_context(RC):
+        if canvas is None or canvas.used or canvas.n_traces != len(values):
+            canvas = _layout(len(values))
+        canvas.used = True
+        _plot(canvas.axes, data, spine, values, dropped)
+        return _png(canvas.fig)
+
+
+def _layout(n_traces: int) -> TimelineCanvas:
+    """The timeline's empty figure: the raster, the events row, ``n_traces`` traces."""
+    from matplotlib.ticker import MaxNLocator
+
+    heights = [2.2, 0.9] + [1.0] * n_traces
+    fig = _figure(11.0, 0.7 * sum(heights) + 0.6)
+    # separate x axes with one set of ticks at the bottom: shared axes would lay out
+    # (and draw) hidden ticks on every panel
+    axes = list(fig.subplots(len(heights), 1,
+                             gridspec_kw={"height_ratios": heights, "hspace": 0.12}))
+    fig.subplots_adjust(left=0.09, right=0.985, top=0.975, bottom=0.06)
+    axes[0].set_ylabel("spine\n(tail → head)")
+    axes[0].set_yticks([])
+    axes[1].set_ylabel("events", fontsize=8)
+    for ax, label in zip(axes[2:], TRACE_LABELS):
+        ax.set_ylabel(label, fontsize=8)
+        ax.yaxis.set_major_locator(MaxNLocator(3))
+    for ax in axes[:-1]:
+        ax.xaxis.set_visible(False)
+    axes[-1].set_xlabel("time (s)")
+    return TimelineCanvas(n_traces, fig, axes)
+
+
+def _plot(axes: list[Any], data: SessionData, spine: np.ndarray, values: list[np.ndarray],
+          dropped: DroppedFrames) -> None:
+    """Draw one session's data into the axes of :func:`_layout`."""
     n = data.n_frames
     t = data.time_s
     edges = bin_edges(n)
     tb = t[edges] if n else np.zeros(0)
-    traces: list[tuple[str, np.ndarray]] = [
-        ("speed\n(mm/s)", speed),
-        ("height\n(mm)", data.scalars["height_ave_mm"]),
-        ("area\n(mm²)", data.scalars["area_mm"]),
-        ("length\n(mm)", data.scalars["length_mm"]),
-        ("width\n(mm)", data.scalars["width_mm"]),
-    ]
-    if data.heading_confidence is not None:
-        traces.append(("heading\nconfidence", data.heading_confidence))
     stretches = flag_masks(data.quality)
-    heights = [2.2, 0.9] + [1.0] * len(traces)
-    fig = _canvas(11.0, 0.7 * sum(heights) + 0.6)
-    from matplotlib.ticker import MaxNLocator
-
-    # separate x axes with one set of ticks at the bottom: shared axes would lay out
-    # (and draw) hidden ticks on every panel
-    axes = fig.subplots(len(heights), 1,
-                        gridspec_kw={"height_ratios": heights, "hspace": 0.12})
-    fig.subplots_adjust(left=0.09, right=0.985, top=0.975, bottom=0.06)
     end = float(t[-1]) if n else 1.0
 
     # the depth raster: spine profile per time bin, head (crop's right side) on top
@@ -108,8 +173,6 @@ def timeline_figure(data: SessionData, spine: np.ndarray, speed: np.ndarray,
         vmax = float(np.percentile(profile[profile > 0], 99)) if np.any(profile > 0) else 1.0
         ax.imshow(profile.T[::-1], aspect="auto", cmap="viridis", vmin=0, vmax=vmax,
                   extent=(0.0, end, 0.0, float(spine.shape[1])), interpolation="nearest")
-    ax.set_ylabel("spine\n(tail → head)")
-    ax.set_yticks([])
 
     # events: quality flags (one row each) and dropped frames
     ax = axes[1]
@@ -123,16 +186,15 @@ def timeline_figure(data: SessionData, spine: np.ndarray, speed: np.ndarray,
         ax.vlines(gap_t, len(labels) + 0.1, len(labels) + 0.9, color="k", lw=1.0)
     labels.append(f"dropped ({dropped.total})")
     ax.set_ylim(0, len(labels))
-    ax.set_yticks(np.arange(len(labels)) + 0.5, labels, fontsize=7)
-    ax.set_ylabel("events", fontsize=8)
+    ax.set_yticks(np.arange(len(labels)) + 0.5, labels)
 
     any_flag = np.zeros(n, bool)
     for mask in stretches.values():
         any_flag |= mask
     flag_bins = np.maximum.reduceat(any_flag.astype(np.int8), edges) > 0 if n else any_flag
-    for ax, (label, values) in zip(axes[2:], traces):
+    for ax, label, trace in zip(axes[2:], TRACE_LABELS, values):
         if n:
-            mean, lo, hi = binned(values, edges)
+            mean, lo, hi = binned(trace, edges)
             ax.fill_between(tb, lo, hi, color="#9ecae1", lw=0, step="post")
             ax.plot(tb, mean, color="#08519c", lw=0.8, drawstyle="steps-post")
             if flag_bins.any():
@@ -140,12 +202,18 @@ def timeline_figure(data: SessionData, spine: np.ndarray, speed: np.ndarray,
                                 alpha=0.15, lw=0, transform=ax.get_xaxis_transform())
         if label.startswith("heading"):
             ax.set_ylim(0.45, 1.05)
-        ax.set_ylabel(label, fontsize=8)
     for ax in axes:
         ax.set_xlim(0.0, end)
-        ax.tick_params(labelsize=7)
-        ax.yaxis.set_major_locator(MaxNLocator(3))
-    for ax in axes[:-1]:
-        ax.set_xticks([])
-    axes[-1].set_xlabel("time (s)")
-    return _png(fig)
+
+
+def warm_up(n_traces: int = len(TRACE_LABELS)) -> TimelineCanvas:
+    """Pay matplotlib's fixed cost ahead of time: import it, then lay out and draw an empty
+    timeline of ``n_traces`` traces (its first text layout loads the font), returned for
+    :func:`timeline_figure` to fill.  (Drawing a throwaway figure with every kind of artist
+    as well was measured: it costs more than it saves.)"""
+    from matplotlib import rc_context
+
+    with rc_context(RC):
+        canvas = _layout(n_traces)
+        canvas.fig.canvas.draw()
+    return canvas
