@@ -285,8 +285,13 @@ def run_limited(cwd: Path, *args, nobody: bool = False, fsize: int | None = None
     if nobody and os.geteuid() != 0:
         pytest.skip("dropping to another user needs root; permissions apply as they are")
     _preload()
+    from moseq2_extract.pipeline.workers import opencv_threads
+
     read, write = os.pipe()
-    pid = os.fork()
+    # OpenCV's thread pool is stopped across the fork (as the pipeline forks its workers):
+    # a forked copy of a running pool waits forever for threads the child does not have
+    with opencv_threads(1):
+        pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         code = 99
         try:
