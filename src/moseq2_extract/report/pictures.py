@@ -166,15 +166,19 @@ def path_picture(data: SessionData, *, scale: int = 2) -> np.ndarray:
     py = data.scalars["centroid_y_px"] + data.box[1] - y0
     ok = np.isfinite(px) & np.isfinite(py)
     n = ok.size
-    colours = cv2.applyColorMap(np.linspace(0, 255, max(n, 1)).astype(np.uint8).reshape(-1, 1),
-                                cv2.COLORMAP_VIRIDIS).reshape(-1, 3)
+    levels = np.linspace(0, 255, max(n, 1)).astype(np.uint8)
+    colours = cv2.applyColorMap(levels.reshape(-1, 1), cv2.COLORMAP_VIRIDIS).reshape(-1, 3)
     pts = np.stack([px, py], axis=1) * scale
     step = max(1, n // 4000)  # a few thousand segments are plenty on this scale
-    for i in range(step, n, step):
-        if ok[i] and ok[i - step]:
-            p0 = (int(pts[i - step, 0]), int(pts[i - step, 1]))
-            p1 = (int(pts[i, 0]), int(pts[i, 1]))
-            cv2.line(base, p0, p1, tuple(int(c) for c in colours[i]), 1, cv2.LINE_AA)
+    ends = np.arange(step, n, step)
+    ends = ends[ok[ends] & ok[ends - step]]
+    segments = np.stack([pts[ends - step], pts[ends]], axis=1).astype(np.int32)
+    # the segments in time order, one OpenCV call per run of one colour
+    cuts = np.flatnonzero(np.diff(levels[ends].astype(np.int16))) + 1
+    for run in np.split(np.arange(ends.size), cuts):
+        if run.size:
+            colour = tuple(int(c) for c in colours[ends[run[0]]])
+            cv2.polylines(base, list(segments[run]), False, colour, 1, cv2.LINE_AA)
     return base
 
 
