@@ -27,13 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from moseq2_extract.extract import em
+from moseq2_extract.extract.em_tracker import EMTracker
 from moseq2_extract.extract.features import largest_blob
-from moseq2_extract.extract.frames import filter_frames, subtract_background
-from moseq2_extract.synthetic import SessionSpec, SyntheticSession
+from moseq2_extract.synthetic import SessionSpec
+from moseq2_extract.synthetic.box import box_frames
 
 FLOOR, CEILING = 10.0, 100.0
 
@@ -54,21 +54,6 @@ np.save(d + "/ref_ll0.npy", ll[0])
 """
 
 
-def heights(case: str, n: int, seed: int, tail: bool):
-    session = SyntheticSession(SessionSpec(n_frames=n, seed=seed, case=case))
-    truth = session.ground_truth()
-    ys, xs = np.nonzero(truth.floor_mask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    depth = np.ascontiguousarray(session.render(0, n)[:, y0:y1, x0:x1])
-    raw = subtract_background(depth, truth.background[y0:y1, x0:x1],
-                              truth.floor_mask[y0:y1, x0:x1], min_height=FLOOR,
-                              max_height=CEILING)
-    filtered = filter_frames(raw, spatial_filter_size=(3,),
-                             strel_tail=cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)),
-                             tail_filter_iters=int(tail))
-    return raw, filtered, truth.centroid_x - x0, truth.centroid_y - y0
-
-
 def pct(e: np.ndarray) -> str:
     return f"{np.nanmedian(e):.2f} | {np.nanpercentile(e, 95):.2f} | {np.nanmax(e):.2f}"
 
@@ -82,12 +67,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--ref-venv", type=Path, default=Path("/opt/moseq2-ref"))
     args = ap.parse_args(argv)
-    raw, filtered, tx, ty = heights(args.case, args.frames, args.seed, not args.no_tail_filter)
+    box = box_frames(SessionSpec(n_frames=args.frames, seed=args.seed, case=args.case),
+                     min_height=FLOOR, max_height=CEILING,
+                     tail_filter=not args.no_tail_filter)
+    raw, filtered, tx, ty = box.raw, box.filtered, box.true_x, box.true_y
     n, h, w = filtered.shape
     start = em.init_from_frames(filtered, floor=FLOOR, ceiling=CEILING)
     best, res = np.inf, []
     for _ in range(args.repeat):
-        tracker = em.EMTracker(start, floor=FLOOR, ceiling=CEILING, ll_threshold=-100)
+        tracker = EMTracker(start, floor=FLOOR, ceiling=CEILING, ll_threshold=-100)
         t = time.perf_counter()
         res = [tracker.step(filtered[i], raw[i]) for i in range(n)]
         best = min(best, time.perf_counter() - t)

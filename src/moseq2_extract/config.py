@@ -266,9 +266,8 @@ class Config(Mapping[str, Any]):
     ignore_intrusions: bool = P(True, BOOL,
         "Ignore an arm reaching into the arena (far taller than max_height) and the hand at "
         "its tip; flag those frames", ENGINE)
-    remove_thin_structures: bool = P(True, BOOL,
-        "Cut thin structures attached to the mouse (a tether, a patch cord) off its "
-        "silhouette before its position and axis are measured", ENGINE)
+    remove_thin_structures: bool = P(True, BOOL, "Cut thin structures attached to the mouse "
+        "(a tether, a patch cord) off it before its position and axis are measured", ENGINE)
     # ---- batch-extract only ----
     extensions: list[str] = P([".dat", ".avi", ".mkv"], STR_LIST,
         "Depth-file extensions to search for, several after one --extensions (e.g. "

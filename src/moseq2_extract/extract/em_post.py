@@ -14,7 +14,7 @@ def likelihood_weights(mean_ll: np.ndarray, clips: tuple[float, float]) -> np.nd
     Parameters
     ----------
     mean_ll : ndarray, (n,) float
-        Mean log-likelihood of each frame's image (:attr:`EMFrame.mean_ll`).
+        Mean log-likelihood of each frame's image (:attr:`~.em_tracker.EMFrame.mean_ll`).
     clips : (c0, c1)
         ``model_smoothing_clips``; the smoother is off unless ``c0 < c1``.
 

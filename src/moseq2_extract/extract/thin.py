@@ -53,11 +53,15 @@ def remove_thin(blob: np.ndarray, *, area: float, heights: np.ndarray | None = N
     """
     if area <= 0:
         return None
-    pad = MAX_SIZE
-    padded = cv2.copyMakeBorder(blob, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    width = 2.0 * float(cv2.distanceTransform(padded, cv2.DIST_L2, 3).max())
+    # the bounding box is tight: a zero border makes the image's edge background for the
+    # distance transform, and a border as wide as the element makes the opening see an
+    # empty plane around the blob
+    ring = cv2.copyMakeBorder(blob, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    width = 2.0 * float(cv2.distanceTransform(ring, cv2.DIST_L2, 3).max())
     size = int(np.clip(round(WIDTH_FRACTION * width), MIN_SIZE, MAX_SIZE)) | 1
     strel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    pad = size
+    padded = cv2.copyMakeBorder(blob, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
     core = cv2.morphologyEx(padded, cv2.MORPH_OPEN, strel)[pad:-pad, pad:-pad]
     if not cv2.countNonZero(core):
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import em
+from .em_tracker import EMTracker
 
 __all__ = ["em_get_ll", "em_init", "em_iter", "em_tracking"]
 
@@ -108,7 +109,7 @@ def em_tracking(frames: np.ndarray, raw_frames: np.ndarray, segment: bool = True
         cov = start.cov if init_cov is None else init_cov
     else:
         mean, cov = init_mean, init_cov
-    tracker = em.EMTracker(em.EMState(mean, cov), floor=depth_floor, ceiling=depth_ceiling,
+    tracker = EMTracker(em.EMState(mean, cov), floor=depth_floor, ceiling=depth_ceiling,
                            ll_threshold=ll_threshold, segment=segment, rho_mean=rho_mean,
                            rho_cov=rho_cov, strel=init_strel)
     for i in range(n):

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .em import EMState, EMTracker, init_from_frames, log_likelihood_image
+from .em import EMState, init_from_frames, log_likelihood_image
 from .em_post import clip_ll_crops, likelihood_weights, smooth_by_likelihood
+from .em_tracker import EMTracker
 from .mouse import Mouse, find_mouse
 from .quality import Quality
 
@@ -55,8 +56,7 @@ class TrackerParams:
 
 def _smoothed(mice: list[Mouse | None], weights: np.ndarray) -> list[Mouse | None]:
     """The mice with centroid, axis and axis lengths smoothed by ``weights`` (spec 4.13)."""
-    found = [m is not None for m in mice]
-    if not any(found):
+    if all(m is None for m in mice):
         return mice
     feats = np.full((len(mice), 5), np.nan)
     for i, m in enumerate(mice):
@@ -118,7 +118,6 @@ def extract_tracked(kernel: BlockKernel, raw: np.ndarray, *, lead: int, count: i
                         segment=tp.segment, rho_mean=tp.rho_mean, rho_cov=tp.rho_cov)
     for j in range(lead):
         tracker.step(filtered[j], heights[j])
-    weights = None
     out = FrameMeasures.empty(count, params.crop_size, filtered.dtype, likelihood=True)
     mice: list[Mouse | None] = []
     fits = [] if fits is None else fits

@@ -39,6 +39,7 @@ from ..errors import InputFileError
 from ..extract.quality import QUALITY_DATASET, Quality
 from ..extract.results import SCALAR_NAMES
 from ..output.h5layout import PARAMETERS_GROUP, SCALAR_DESCRIPTIONS, read_group
+from ..output.h5read import open_results
 from ..paths import atomic_path
 
 #: Frames per chunk streamed into the NWB file (memory stays bounded for long sessions).
@@ -196,11 +197,7 @@ def export_nwb(h5_path: str | os.PathLike, output: str | os.PathLike | None = No
 
     h5_path = Path(h5_path)
     out = Path(output) if output is not None else default_nwb_path(h5_path)
-    try:
-        f = h5py.File(h5_path, "r")
-    except OSError as err:
-        raise InputFileError(f"{h5_path}: cannot read results file ({err})") from None
-    with f:
+    with open_results(h5_path) as f:
         if "frames" not in f or "metadata/extraction" not in f:
             raise InputFileError(f"{h5_path}: not a results file (no frames / metadata)")
         ext = f["metadata/extraction"]

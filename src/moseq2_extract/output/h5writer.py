@@ -43,7 +43,6 @@ from .h5layout import (
     DatasetSpec,
     chunk_shape,
     layout_for,
-    read_group,
     resolve_dtype,
     resolve_shape,
     write_acquisition_metadata,
@@ -56,7 +55,7 @@ _LATE_SPECS: dict[str, DatasetSpec] = {s.condition: s for s in LAYOUT
 log = logging.getLogger(__name__)
 
 __all__ = ["ResultsWriter", "create_extract_h5", "create_layout", "partial_path",
-           "read_results", "write_rows"]
+           "write_rows"]
 
 
 _deflate: Any
@@ -683,49 +682,3 @@ class ResultsWriter:
             except BaseException:
                 self.close()
                 raise
-
-
-def read_results(path: str | os.PathLike, *, frames: bool = False) -> dict[str, Any]:
-    """Load a results file's small contents (for tests, aggregation and reports).
-
-    Returns
-    -------
-    dict
-        ``uuid`` (str), ``n_frames``, ``crop_size``, ``frame_dtype``, ``scalars`` (name ->
-        (n,) float32), ``timestamps`` ((n,) float64 or None), ``flips`` ((n,) bool or
-        None), ``heading_confidence`` and ``quality`` or None, ``first_frame_idx``,
-        ``last_frame_idx``, ``true_depth``, ``extract_version`` (str), ``acquisition`` and
-        ``parameters`` (decoded dicts), ``rows_written``; with ``frames=True`` also ``frames`` and
-        ``frames_mask`` arrays.
-    """
-    path = Path(path)
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as err:
-        raise InputFileError(f"{path}: cannot open results file ({err})") from None
-    with h5:
-        ext = h5[EXTRACTION_GROUP]
-        out: dict[str, Any] = {
-            "uuid": h5["metadata/uuid"].asstr()[()],
-            "n_frames": int(h5["frames"].shape[0]),
-            "crop_size": tuple(int(v) for v in h5["frames"].shape[1:]),
-            "frame_dtype": str(h5["frames"].dtype),
-            "scalars": {k: h5["scalars"][k][()] for k in h5["scalars"]},
-            "timestamps": h5["timestamps"][()] if "timestamps" in h5 else None,
-            "flips": ext["flips"][()] if "flips" in ext else None,
-            "heading_confidence": (ext["heading_confidence"][()]
-                                   if "heading_confidence" in ext else None),
-            "quality": ext["quality"][()] if "quality" in ext else None,
-            "first_frame_idx": int(ext["first_frame_idx"][0]),
-            "last_frame_idx": int(ext["last_frame_idx"][0]),
-            "true_depth": ext["true_depth"][()].item(),
-            "extract_version": ext["extract_version"][()].decode("ascii"),
-            "acquisition": read_group(h5[ACQUISITION_GROUP]) if ACQUISITION_GROUP in h5
-            else {},
-            "parameters": read_group(h5[PARAMETERS_GROUP]) if PARAMETERS_GROUP in h5 else {},
-            "rows_written": int(ext.attrs.get(ROWS_WRITTEN_ATTR, -1)),
-        }
-        if frames:
-            out["frames"] = h5["frames"][()]
-            out["frames_mask"] = h5["frames_mask"][()]
-    return out

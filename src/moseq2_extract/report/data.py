@@ -22,6 +22,7 @@ from ..extract.quality import QUALITY_DATASET
 from ..extract.results import SCALAR_NAMES
 from ..io.timestamps import looks_like_seconds
 from ..output.h5layout import PARAMETERS_GROUP, ROWS_WRITTEN_ATTR, read_group
+from ..output.h5read import open_results
 from ..output.status import read_status_or_skip
 
 _RESULTS_RE = re.compile(r"^results_(\d+)\.h5$")
@@ -168,11 +169,7 @@ def load_session_data(h5_path: str | os.PathLike) -> SessionData:
         If the file is missing, not HDF5 or lacks the datasets every results file has.
     """
     path = Path(h5_path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise InputFileError(f"{path}: cannot read results file ({err})") from None
-    with f:
+    with open_results(path) as f:
         try:
             frames = f["frames"]
             n = int(frames.shape[0])

@@ -47,38 +47,58 @@ def angle_diff(a: np.ndarray, b: np.ndarray, period: float) -> np.ndarray:
     return np.abs(d)
 
 
+@dataclass(frozen=True)
+class _Aligned:
+    """A results file's per-frame values next to the truth of the same frames (full-frame
+    pixels; the box origin comes from the stored ROI)."""
+
+    frames: slice
+    x: np.ndarray
+    y: np.ndarray
+    angle: np.ndarray
+    height: np.ndarray
+    quality: np.ndarray
+    truth_x: np.ndarray
+    truth_y: np.ndarray
+    truth_angle: np.ndarray
+
+
+def _read_aligned(h5_path: Path, truth: GroundTruth) -> _Aligned:
+    with h5py.File(h5_path, "r") as f:
+        def scalar(name: str) -> np.ndarray:
+            return f[f"scalars/{name}"][()].astype(np.float64)
+
+        x, y = scalar("centroid_x_px"), scalar("centroid_y_px")
+        angle, height = scalar("angle"), scalar("height_ave_mm")
+        ys, xs = np.nonzero(f["metadata/extraction/roi"][()])
+        first = int(f["metadata/extraction/first_frame_idx"][0])
+        ext = f["metadata/extraction"]
+        quality = ext["quality"][()] if "quality" in ext else np.zeros(len(x), np.uint8)
+    sl = slice(first, first + len(x))
+    return _Aligned(sl, x + xs.min(), y + ys.min(), angle, height, quality,
+                    truth.centroid_x[sl], truth.centroid_y[sl], truth.angle[sl])
+
+
 def compare_to_truth(h5_path: Path, truth: GroundTruth) -> Accuracy:
     """Compare an extracted ``results_XX.h5`` with the session's ground truth.
 
     Centroids are compared in full-frame pixels (the h5 stores ROI-box pixels; the box
     origin is recovered from the stored ROI).
     """
-    with h5py.File(h5_path, "r") as f:
-        x = f["scalars/centroid_x_px"][()].astype(np.float64)
-        y = f["scalars/centroid_y_px"][()].astype(np.float64)
-        angle = f["scalars/angle"][()].astype(np.float64)
-        height = f["scalars/height_ave_mm"][()].astype(np.float64)
-        roi = f["metadata/extraction/roi"][()]
-        first = int(f["metadata/extraction/first_frame_idx"][0])
-    ys, xs = np.nonzero(roi)
-    x = x + xs.min()
-    y = y + ys.min()
-    sl = slice(first, first + len(x))
-    tx, ty = truth.centroid_x[sl], truth.centroid_y[sl]
-    ta, th = truth.angle[sl], truth.height_mean_mm[sl]
-    has_truth = np.isfinite(tx)
-    both = has_truth & np.isfinite(x)
-    cen = np.hypot(x - tx, y - ty)[both]
-    axis = np.degrees(angle_diff(angle, ta, np.pi))[both]
-    head = angle_diff(angle, ta, 2 * np.pi)[both]
-    hgt = np.abs(height - th)[both]
+    r = _read_aligned(h5_path, truth)
+    has_truth = np.isfinite(r.truth_x)
+    both = has_truth & np.isfinite(r.x)
+    cen = np.hypot(r.x - r.truth_x, r.y - r.truth_y)[both]
+    axis = np.degrees(angle_diff(r.angle, r.truth_angle, np.pi))[both]
+    head = angle_diff(r.angle, r.truth_angle, 2 * np.pi)[both]
+    hgt = np.abs(r.height - truth.height_mean_mm[r.frames])[both]
     return Accuracy(
         n_frames=int(both.sum()),
         centroid_px=float(np.median(cen)) if cen.size else float("nan"),
         axis_deg=float(np.median(axis)) if axis.size else float("nan"),
         heading_flip_rate=float(np.mean(head > np.pi / 2)) if head.size else float("nan"),
         height_mm=float(np.median(hgt)) if hgt.size else float("nan"),
-        missing=int((has_truth & ~np.isfinite(x)).sum()),
+        missing=int((has_truth & ~np.isfinite(r.x)).sum()),
     )
 
 
@@ -116,19 +136,11 @@ class TrackingErrors:
 
 def tracking_errors(h5_path: Path, truth: GroundTruth) -> TrackingErrors:
     """Score ``results_XX.h5`` against the truth (the quality flags count for the hand)."""
-    with h5py.File(h5_path, "r") as f:
-        x = f["scalars/centroid_x_px"][()].astype(np.float64)
-        y = f["scalars/centroid_y_px"][()].astype(np.float64)
-        angle = f["scalars/angle"][()].astype(np.float64)
-        ys, xs = np.nonzero(f["metadata/extraction/roi"][()])
-        first = int(f["metadata/extraction/first_frame_idx"][0])
-        ext = f["metadata/extraction"]
-        quality = ext["quality"][()] if "quality" in ext else np.zeros(len(x), np.uint8)
-    sl = slice(first, first + len(x))
-    tx, ty, ta = truth.centroid_x[sl], truth.centroid_y[sl], truth.angle[sl]
-    cen = np.hypot(x + xs.min() - tx, y + ys.min() - ty)
-    axis = np.degrees(angle_diff(angle, ta, np.pi))
-    head = angle_diff(angle, ta, 2 * np.pi) > np.pi / 2
+    r = _read_aligned(h5_path, truth)
+    tx, quality, sl = r.truth_x, r.quality, r.frames
+    cen = np.hypot(r.x - tx, r.y - r.truth_y)
+    axis = np.degrees(angle_diff(r.angle, r.truth_angle, np.pi))
+    head = angle_diff(r.angle, r.truth_angle, 2 * np.pi) > np.pi / 2
     seen = np.isfinite(tx) & np.isfinite(cen)
     hand_ok = outside = float("nan")
     hand = None if truth.intrusion is None else np.asarray(truth.intrusion, bool)[sl]

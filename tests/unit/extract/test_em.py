@@ -6,6 +6,7 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from moseq2_extract.extract import em
+from moseq2_extract.extract.em_tracker import EMTracker
 from moseq2_extract.extract.features import largest_blob
 
 from .em_frames import MAX_HEIGHT, MIN_HEIGHT, box_frames
@@ -25,7 +26,7 @@ def clean():
 
 
 def _tracker(state=None, **kw):
-    return em.EMTracker(state, floor=MIN_HEIGHT, ceiling=MAX_HEIGHT, **kw)
+    return EMTracker(state, floor=MIN_HEIGHT, ceiling=MAX_HEIGHT, **kw)
 
 
 def _track(frames, method="raw", **kw):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from moseq2_extract.extract import em
+from moseq2_extract.extract.em_tracker import EMTracker
 from moseq2_extract.extract.track import em_get_ll, em_init, em_iter, em_tracking
 from moseq2_extract.helpers.extract import set_tracking_model_parameters
 
@@ -81,7 +82,7 @@ def test_given_start_is_used_as_is(clean):
     shifted = state.mean + [3.0, -2.0, 0.0]
     a = em_tracking(clean.filtered[:3], clean.raw[:3], init_mean=shifted,
                     init_cov=state.cov, ll_threshold=-100)
-    tracker = em.EMTracker(em.EMState(shifted, state.cov), ll_threshold=-100)
+    tracker = EMTracker(em.EMState(shifted, state.cov), ll_threshold=-100)
     b = tracker.track(clean.filtered[:3], clean.raw[:3])
     assert np.array_equal(a["mean"], np.array([r.mean for r in b]))
 

@@ -15,10 +15,10 @@ import pytest
 
 from moseq2_extract.errors import InputFileError
 from moseq2_extract.extract.results import SCALAR_NAMES, ChunkResult
+from moseq2_extract.output.h5read import read_results
 from moseq2_extract.output.h5writer import (
     ResultsWriter,
     partial_path,
-    read_results,
     write_rows,
 )
 

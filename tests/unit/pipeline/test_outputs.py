@@ -12,7 +12,7 @@ import pytest
 from moseq2_extract import __version__
 from moseq2_extract.config import make_config
 from moseq2_extract.extract.results import SCALAR_NAMES, ChunkResult
-from moseq2_extract.output.h5writer import read_results
+from moseq2_extract.output.h5read import read_results
 from moseq2_extract.paths import ResultsPaths
 from moseq2_extract.pipeline.outputs import SessionOutputs
 from moseq2_extract.pipeline.plan import plan_session

@@ -12,7 +12,7 @@ import pytest
 from moseq2_extract.config import make_config
 from moseq2_extract.errors import ConfigError, ExtractionError
 from moseq2_extract.io.video import open_depth_video
-from moseq2_extract.output.h5writer import read_results
+from moseq2_extract.output.h5read import read_results
 from moseq2_extract.output.status import read_status
 from moseq2_extract.pipeline.session import extract_session
 from moseq2_extract.synthetic import GroundTruth
