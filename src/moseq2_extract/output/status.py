@@ -75,8 +75,8 @@ def write_status(path: str | os.PathLike, *, complete: bool, metadata: Mapping[s
 
 
 def input_record(session: Any) -> dict[str, Any]:
-    """What the status file records about the input beyond its metadata: where the
-    timestamps came from and the problems worked around while reading it (``warnings``,
+    """What the status file records about an input that needed work-arounds (nothing for
+    a clean one): where the timestamps came from and the problems (``warnings``,
     one line each: made-up timestamps, unreadable timestamp lines, a metadata file that
     was not an object, a truncated video ...).
 
@@ -84,10 +84,10 @@ def input_record(session: Any) -> dict[str, Any]:
     ----------
     session : moseq2_extract.io.session.Session
     """
-    record: dict[str, Any] = {"timestamp_source": str(session.timestamp_source)}
-    if session.warnings:
-        record["warnings"] = [str(w) for w in session.warnings]
-    return record
+    if not session.warnings:  # a clean input: exactly the original's keys
+        return {}
+    return {"timestamp_source": str(session.timestamp_source),
+            "warnings": [str(w) for w in session.warnings]}
 
 
 def read_status(path: str | os.PathLike) -> dict[str, Any]:
