@@ -36,7 +36,7 @@ from .frames import (
     subtract_background,
     temporal_median,
 )
-from .intrusion import IntrusionDetector
+from .intrusion import IntrusionDetector, Surround
 from .mouse import Mouse, find_mouse
 from .quality import Quality
 from .results import BoxWindows
@@ -132,6 +132,9 @@ class FrameMeasures:
         :class:`~.quality.Quality` flags of each frame.
     likelihood : ndarray, (n, c, c) float32 or None
         With the EM tracker: its log-likelihood image in the same frame.
+    cable : ndarray, (n,) float64 or None
+        Where a thin structure cut off the mouse was attached, along the crop's +x axis
+        (px from the crop's centre; NaN when none was cut): a tether's end is the head.
     """
 
     x: np.ndarray
@@ -146,6 +149,7 @@ class FrameMeasures:
     masks: np.ndarray
     quality: np.ndarray
     likelihood: np.ndarray | None = None
+    cable: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -160,7 +164,8 @@ class FrameMeasures:
                    np.full(n, np.nan), np.full(n, np.nan), np.zeros(n), np.zeros(n),
                    np.zeros((n, c, c), dtype), np.zeros((n, c, c), dtype),
                    np.zeros((n, c, c), bool), np.full(n, int(Quality.NOT_FOUND), np.uint8),
-                   np.zeros((n, c, c), np.float32) if likelihood else None)
+                   np.zeros((n, c, c), np.float32) if likelihood else None,
+                   np.full(n, np.nan))
 
 
 def missing_pixels(raw: np.ndarray, roi: np.ndarray) -> np.ndarray:
@@ -242,6 +247,8 @@ def record_mouse(out: FrameMeasures, i: int, mouse: Mouse, heights: np.ndarray,
     out.major[i], out.minor[i], out.area[i] = blob.major, blob.minor, blob.area
     c = params.crop_size
     m = crop_transform(blob.x, blob.y, blob.orientation, c)
+    if mouse.cable_root is not None and out.cable is not None:
+        out.cable[i] = m[0] @ (*mouse.cable_root, 1.0) - (c - 1) / 2.0
     out.crops[i] = crop_rotate(heights, m, c)
     out.filtered_crops[i] = crop_rotate(full, m, c)
     if likelihood is not None and out.likelihood is not None:
@@ -309,10 +316,16 @@ class BlockKernel:
     background, roi : ndarray, (h, w)
         Background (mm) and arena mask over the ROI box.
     params : ChunkParams
+    surround : Surround, optional
+        The frame around the box (used with ``params.ignore_intrusions``): the frames
+        given to :meth:`extract` then cover its outer box, so an arm is seen outside
+        the arena also where the arena touches the box's edge.
     """
 
-    def __init__(self, background: np.ndarray, roi: np.ndarray, params: ChunkParams):
+    def __init__(self, background: np.ndarray, roi: np.ndarray, params: ChunkParams, *,
+                 surround: Surround | None = None):
         self.params = params
+        self.surround = surround if params.ignore_intrusions else None
         self.background = background
         self.roi = roi
         self.shape: tuple[int, int] = (int(np.shape(roi)[0]), int(np.shape(roi)[1]))
@@ -325,7 +338,8 @@ class BlockKernel:
                                    strel_cable=params.strel_cable,
                                    cable_filter_iters=params.cable_filter_iters,
                                    dtype=self.subtract.dtype)
-        self.intrusions = (IntrusionDetector(background, roi, max_height=params.max_height)
+        self.intrusions = (IntrusionDetector(background, roi, max_height=params.max_height,
+                                             surround=surround)
                            if params.ignore_intrusions else None)
         self.fill = fill_strel() if params.fill_dropouts else None
         self._local = threading.local()
@@ -337,7 +351,8 @@ class BlockKernel:
         Parameters
         ----------
         raw : ndarray, (m, h, w) uint16
-            Depth (mm) over the ROI box.  With a temporal filter it holds
+            Depth (mm) over the ROI box (over the surround's outer box when the kernel
+            has one).  With a temporal filter it holds
             ``params.temporal_halo`` neighbours on each side of the frames to extract
             (fewer at the ends of the recording), with the EM tracker
             ``params.lead_frames`` before them; otherwise only those frames.
@@ -352,19 +367,23 @@ class BlockKernel:
             Row ``i`` is row ``lead + i`` of ``raw``.
         """
         n = len(raw) - lead if count is None else int(count)
+        around = raw  # what the intrusion test looks at
+        if self.surround is not None:
+            raw = self.surround.inner(raw)
         if self.params.tracker is not None:
-            return extract_tracked(self, raw, lead=lead, count=n)
+            return extract_tracked(self, raw, lead=lead, count=n, around=around)
         if self.params.temporal_halo:
             heights, filtered = prepare_heights(raw, self.background, self.roi, self.params)
             filtered = temporal_median(filtered, self.params.temporal_filter_size)
             heights = heights[lead:lead + n]
             mine = raw[lead:lead + n]
-            zones = None if self.intrusions is None else [self.intrusions(f) for f in mine]
+            zones = None if self.intrusions is None else [
+                self.intrusions(f) for f in around[lead:lead + n]]
             measures = measure_frames(heights, filtered[lead:lead + n], self.params,
                                       missing=missing_pixels(mine, self.roi), zones=zones)
             return FrameBlock(measures, BoxWindows.from_dense(heights))
         block = self._new_block(n)
-        self._run(raw[lead:lead + n], block)
+        self._run(raw[lead:lead + n], block, around[lead:lead + n])
         return block
 
     def _new_block(self, n: int) -> FrameBlock:
@@ -382,8 +401,9 @@ class BlockKernel:
                                           self.subtract.new_scratch())
         return bufs
 
-    def _run(self, raw: np.ndarray, block: FrameBlock) -> None:
-        """Every step of each frame back to back (no temporal filter)."""
+    def _run(self, raw: np.ndarray, block: FrameBlock, around: np.ndarray) -> None:
+        """Every step of each frame back to back (no temporal filter); ``around`` holds
+        the same frames for the intrusion test."""
         heights, full, scratch = self._buffers()
         out = block.measures
         for i in range(len(raw)):
@@ -397,7 +417,7 @@ class BlockKernel:
                 missing = missing_pixels(raw[i][y0:y1, x0:x1], self.roi[y0:y1, x0:x1])
                 fill_missing(heights[y0:y1, x0:x1], missing, self.fill)
             if self.intrusions is not None:
-                zone = self.intrusions(raw[i])
+                zone = self.intrusions(around[i])
                 zone = None if zone is None else zone[y0:y1, x0:x1]
             bx, by, bw, bh = rect
             block.box.set(i, rect, heights[by:by + bh, bx:bx + bw].copy())

@@ -33,10 +33,14 @@ class Mouse:
         Moment features (``bbox`` relative to the window searched).
     mask : ndarray, (bh, bw) uint8 (0/1)
         Its pixels inside ``blob.bbox``.
+    cable_root : (float, float) or None
+        Where a thin structure cut off it was attached (px, the coordinates of
+        ``blob.x, blob.y``): the head's end of a tethered mouse.
     """
 
     blob: BlobFeatures
     mask: np.ndarray
+    cable_root: tuple[float, float] | None = None
 
 
 def find_mouse(window: np.ndarray, *, min_height: float, crop_size: int,
@@ -80,11 +84,14 @@ def find_mouse(window: np.ndarray, *, min_height: float, crop_size: int,
     if blob_mask is None or not np.isfinite(blob.x) or small:
         return None, quality | Quality.NOT_FOUND
     bx, by, bw, bh = blob.bbox
+    cable_root = None
     if thin:
-        kept = remove_thin(blob_mask, area=blob.area, heights=window[by:by + bh, bx:bx + bw])
-        if kept is not None:
-            inner, kept_mask = largest_blob(kept, offset=(origin[0] + bx, origin[1] + by))
+        cut = remove_thin(blob_mask, area=blob.area, heights=window[by:by + bh, bx:bx + bw])
+        if cut is not None:
+            inner, kept_mask = largest_blob(cut.mask, offset=(origin[0] + bx, origin[1] + by))
             if kept_mask is not None:
+                if cut.root is not None:
+                    cable_root = (origin[0] + bx + cut.root[0], origin[1] + by + cut.root[1])
                 ix, iy, iw, ih = inner.bbox
                 blob = replace(inner, bbox=(bx + ix, by + iy, iw, ih))
                 blob_mask = kept_mask
@@ -94,4 +101,4 @@ def find_mouse(window: np.ndarray, *, min_height: float, crop_size: int,
         lost = np.count_nonzero(blob_mask.view(bool) & missing[by:by + bh, bx:bx + bw])
         if lost >= MISSING_FRACTION * blob.area:
             quality |= Quality.PART_MISSING
-    return Mouse(blob, blob_mask), quality
+    return Mouse(blob, blob_mask, cable_root), quality

@@ -14,6 +14,8 @@ mouse without a cable keeps its silhouette exactly.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -28,10 +30,34 @@ MIN_PIECE = 0.03
 MIN_REACH = 0.25
 #: Pixels of a removed piece within this distance (px) of the rest stay (its root).
 ROOT = 1
+#: A cut cable counts as plugged in where it leaves the body when its root is at most this
+#: much (mm) above the body's top: a connector sits a few mm above the head, a cable that
+#: runs back over the body leaves its outline already high.
+PLUG_MM = 15.0
+
+
+@dataclass(frozen=True)
+class ThinCut:
+    """A blob with its thin structures cut off.
+
+    Attributes
+    ----------
+    mask : ndarray, (h, w) uint8 (0/1)
+        The blob without them.
+    root : (float, float) or None
+        ``(x, y)`` (px, the blob's box) of where the cable is plugged into the body:
+        where it leaves the outline when it is low there (at most :data:`PLUG_MM` above
+        the body's top), else beyond the far end of the ridge it makes running back over
+        the body (None: no ridge, or no heights given).  A cable is plugged into the head,
+        so this is the head's end.
+    """
+
+    mask: np.ndarray
+    root: tuple[float, float] | None
 
 
 def remove_thin(blob: np.ndarray, *, area: float, heights: np.ndarray | None = None
-                ) -> np.ndarray | None:
+                ) -> ThinCut | None:
     """The blob without the thin structures attached to it, or None when it has none.
 
     Parameters
@@ -46,10 +72,11 @@ def remove_thin(blob: np.ndarray, *, area: float, heights: np.ndarray | None = N
 
     Returns
     -------
-    ndarray, (h, w) uint8 (0/1) or None
+    ThinCut or None
         The blob minus every piece the opening removes that is at least
         :data:`MIN_PIECE` of its area and reaches :data:`MIN_REACH` opening diameters
-        away from the rest (None: no such piece, the blob is unchanged).
+        away from the rest, and where those pieces were rooted (None: no such piece, the
+        blob is unchanged).
     """
     if area <= 0:
         return None
@@ -83,6 +110,38 @@ def remove_thin(blob: np.ndarray, *, area: float, heights: np.ndarray | None = N
         return None
     keep = blob.copy()
     root = cv2.dilate(core, np.ones((2 * ROOT + 1, 2 * ROOT + 1), np.uint8))
-    cut = np.isin(labels, big) & (root == 0)
+    pieces = np.isin(labels, big)
+    cut = pieces & (root == 0)
     keep[cut] = 0
-    return keep
+    if heights is None:
+        return ThinCut(keep, None)
+    base = pieces & (root != 0)
+    if not base.any():  # rooted further than the ring reaches: its nearest pixels instead
+        base = pieces & (away <= away[pieces].min())
+    top = float(np.percentile(heights[core.view(bool)], 75))
+    ry, rx = np.nonzero(base)
+    root = (float(rx.mean()), float(ry.mean()))
+    if float(heights[base].mean()) > top + PLUG_MM:
+        root = _plug_over_body(core, heights, base, root, top + PLUG_MM)
+    return ThinCut(keep, root)
+
+
+def _plug_over_body(core: np.ndarray, heights: np.ndarray, base: np.ndarray,
+                    exit_point: tuple[float, float], high: float
+                    ) -> tuple[float, float] | None:
+    """Where a cable that leaves the body's outline high (at ``exit_point``, ``base``'s
+    pixels) is plugged in: it runs back over the body as a ridge above ``high`` mm from
+    the exit towards the connector, which lies beyond the ridge's far end.  None without
+    such a ridge."""
+    ridge = ((heights > high) & (core > 0)).view(np.uint8)
+    ridge = cv2.bitwise_or(ridge, base.view(np.uint8))
+    _, labels = cv2.connectedComponents(ridge, connectivity=8)
+    mine = np.unique(labels[base])
+    ys, xs = np.nonzero(np.isin(labels, mine[mine > 0]) & ~base)
+    if len(xs) == 0:
+        return None
+    far = int(np.argmax(np.hypot(xs - exit_point[0], ys - exit_point[1])))
+    # the ridge fades below ``high`` as the cable comes down to its plug: the plug lies
+    # beyond the ridge's end, on the line from the exit (taken as far again)
+    ex, ey = exit_point
+    return 2.0 * float(xs[far]) - ex, 2.0 * float(ys[far]) - ey

@@ -74,13 +74,15 @@ def _smoothed(mice: list[Mouse | None], weights: np.ndarray) -> list[Mouse | Non
         x, y, theta, major, minor = smooth[i]
         theta = (theta + np.pi / 2) % np.pi - np.pi / 2
         out.append(Mouse(replace(m.blob, x=float(x), y=float(y), orientation=float(theta),
-                                 major=float(major), minor=float(minor)), m.mask))
+                                 major=float(major), minor=float(minor)), m.mask,
+                         m.cable_root))
     return out
 
 
 def extract_tracked(kernel: BlockKernel, raw: np.ndarray, *, lead: int, count: int,
                     state: EMState | None = None,
-                    fits: list[tuple[np.ndarray, np.ndarray]] | None = None) -> FrameBlock:
+                    fits: list[tuple[np.ndarray, np.ndarray]] | None = None,
+                    around: np.ndarray | None = None) -> FrameBlock:
     """Extract frames ``lead .. lead + count - 1`` of ``raw`` with the EM tracker.
 
     Parameters
@@ -95,6 +97,9 @@ def extract_tracked(kernel: BlockKernel, raw: np.ndarray, *, lead: int, count: i
         Start from this estimate instead of initialising on the first frames.
     fits : list, optional
         Receives each extracted frame's ``(mean, cov)``.
+    around : ndarray, (m, H, W) uint16, optional
+        The same frames over the kernel's surround (its intrusion test looks there);
+        default ``raw``.
 
     Returns
     -------
@@ -107,6 +112,7 @@ def extract_tracked(kernel: BlockKernel, raw: np.ndarray, *, lead: int, count: i
     params = kernel.params
     tp = params.tracker
     assert tp is not None
+    around = raw if around is None else around
     heights, filtered = prepare_heights(raw, kernel.background, kernel.roi, params)
     if params.temporal_halo:
         filtered = temporal_median(filtered, params.temporal_filter_size)
@@ -126,7 +132,7 @@ def extract_tracked(kernel: BlockKernel, raw: np.ndarray, *, lead: int, count: i
     for i in range(count):
         j = lead + i
         step = tracker.step(filtered[j], heights[j])
-        zone = None if kernel.intrusions is None else kernel.intrusions(raw[j])
+        zone = None if kernel.intrusions is None else kernel.intrusions(around[j])
         mouse, quality = find_mouse(
             filtered[j], min_height=floor, crop_size=params.crop_size,
             missing=missing_pixels(raw[j], kernel.roi), zone=zone,

@@ -14,7 +14,11 @@ is the unwrapped body axis), from what a mouse's body really carries:
   :func:`shape_evidence`);
 * motion: mice mostly move forward, so a clear displacement along the axis points to the
   head (:func:`motion_evidence`); slow drifts, such as the centroid moving back when the
-  mouse rears up, are ignored by a dead zone.
+  mouse rears up, are ignored by a dead zone;
+* a cable: a tether or patch cord is plugged into the head, so where a thin structure was
+  cut off the body (:func:`~moseq2_extract.extract.thin.remove_thin`) is the head's end
+  (:func:`cable_evidence`).  This outweighs the shape cues, which the connector and the
+  cable's stub on the head turn around (a high, wide front end).
 
 A two-state hidden Markov model (:class:`HeadingSmoother`; state 0 = the crop as cut faces
 east, state 1 = it faces west) links the frames: the assignment only changes when the axis
@@ -41,6 +45,9 @@ REAR_FULL = 1.25  # ... and above which it is ignored
 MOTION_WEIGHT = 2.0
 MOTION_DEAD_MM = 1.5  # mm/frame along the axis below which motion says nothing
 MOTION_FULL_MM = 2.0  # extra mm/frame above the dead zone for full motion evidence
+CABLE_WEIGHT = 4.0  # a cable's root at one end: more than width + height together (3)
+CABLE_DEAD_PX = 4.0  # px from the crop's centre below which the root says nothing ...
+CABLE_FULL_PX = 6.0  # ... and this much further for the full weight
 
 
 @dataclass(frozen=True)
@@ -208,6 +215,24 @@ def motion_evidence(
     straight = np.clip((np.abs(along) / np.maximum(speed, 1e-9) - 0.5) / 0.3, 0.0, 1.0)
     strength = np.clip((np.abs(along) - MOTION_DEAD_MM) / MOTION_FULL_MM, 0.0, 1.0)
     return MOTION_WEIGHT * np.sign(along) * strength * straight
+
+
+def cable_evidence(cable: np.ndarray) -> np.ndarray:
+    """Log-odds that the head is east, from where a cut-off cable was attached.
+
+    Parameters
+    ----------
+    cable : ndarray, (n,) float
+        The cable's root along the crop's +x axis (px from the centre; NaN = no cable).
+
+    Returns
+    -------
+    ndarray, (n,) float64: 0 without a cable or with its root near the centre (beside the
+    body, not at an end), up to ``CABLE_WEIGHT`` towards the root's end.
+    """
+    along = np.nan_to_num(np.asarray(cable, float))
+    strength = np.clip((np.abs(along) - CABLE_DEAD_PX) / CABLE_FULL_PX, 0.0, 1.0)
+    return CABLE_WEIGHT * np.sign(along) * strength
 
 
 @dataclass

@@ -19,6 +19,7 @@ import threading
 import numpy as np
 
 from ..extract.chunk import BlockKernel, ChunkParams, FrameBlock
+from ..extract.intrusion import Surround
 from ..io.reader_base import DepthReader
 
 _BUFFERS = threading.local()  # per thread: the read buffer, reused by every extractor
@@ -50,6 +51,11 @@ class BlockExtractor:
         self.background = np.ascontiguousarray(background[y0:y1, x0:x1], dtype=np.float32)
         self.roi = np.ascontiguousarray(roi[y0:y1, x0:x1])
         self.params = params
+        # the intrusion test also looks around the box: reads cover the outer box
+        self.surround = (Surround.around(self.bbox, background, roi)
+                         if params.ignore_intrusions else None)
+        self.read_bbox = (self.bbox if self.surround is None
+                          else self.surround.outer_bbox(self.bbox))
         self.first, self.last = int(first), int(last)
         self.halo = params.temporal_halo
         self.lead = params.lead_frames
@@ -69,7 +75,8 @@ class BlockExtractor:
     @property
     def kernel(self) -> BlockKernel:
         if self._kernel is None:
-            self._kernel = BlockKernel(self.background, self.roi, self.params)
+            self._kernel = BlockKernel(self.background, self.roi, self.params,
+                                       surround=self.surround)
         return self._kernel
 
     def span(self, a: int, b: int) -> tuple[int, int]:
@@ -80,7 +87,7 @@ class BlockExtractor:
     def _buffer(self, n: int) -> np.ndarray:
         """This thread's buffer of ``n`` frames of whole rows of the box (reused from
         block to block, so the kernel does not zero fresh memory for each)."""
-        y0, y1, _, _ = self.bbox
+        y0, y1, _, _ = self.read_bbox
         shape = (n, y1 - y0, self.reader.info.width)
         buf = getattr(_BUFFERS, "rows", None)
         if buf is None or buf.shape[0] < n or buf.shape[1:] != shape[1:]:
@@ -88,11 +95,12 @@ class BlockExtractor:
         return buf[:n]
 
     def read(self, lo: int, hi: int, *, reuse_buffer: bool = True) -> np.ndarray:
-        """Frames ``lo .. hi - 1`` over the ROI box, ``(n, h, w)`` uint16: a view into the
+        """Frames ``lo .. hi - 1`` over the ROI box (with its surround when the intrusion
+        test is on: :attr:`read_bbox`), ``(n, h, w)`` uint16: a view into the
         mapped file (``.dat``) or into this thread's reused buffer (a new array with
         ``reuse_buffer=False``, for frames handed to another thread); call
         :meth:`DepthReader.release` when done with it."""
-        y0, y1, x0, x1 = self.bbox
+        y0, y1, x0, x1 = self.read_bbox
         width = self.reader.info.width
         out = self._buffer(hi - lo) if reuse_buffer else None
         rows = self.reader.region_view(lo, hi, (y0, y1, 0, width), out=out)

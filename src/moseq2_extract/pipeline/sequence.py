@@ -30,6 +30,7 @@ from ..heading.model import (
     HeadingSmoother,
     HeightReference,
     ShapeFeatures,
+    cable_evidence,
     motion_evidence,
     shape_evidence,
     shape_features,
@@ -230,6 +231,8 @@ class SequenceAssembler:
             return
         p_switch = self._switch_probability(measures, theta, valid, previous)
         motion = self._motion_evidence(measures, theta)
+        if measures.cable is not None:  # a cable's end is the head (odd crops: turned)
+            motion = motion + cable_evidence(np.where(odd, -measures.cable, measures.cable))
         # no heading evidence from a frame with an intruder or a lost tracker
         informative = valid & ((measures.quality & UNRELIABLE) == 0)
         if self.flip_model is None:

@@ -5,7 +5,12 @@ import cv2
 import numpy as np
 
 from moseq2_extract.extract.dropouts import fill_missing, fill_strel
-from moseq2_extract.extract.intrusion import IntrusionDetector, drop_touching
+from moseq2_extract.extract.intrusion import (
+    SURROUND_PX,
+    IntrusionDetector,
+    Surround,
+    drop_touching,
+)
 from moseq2_extract.extract.thin import remove_thin
 
 
@@ -43,15 +48,33 @@ def test_a_rising_cable_is_cut_and_a_low_tail_is_kept():
     for x in range(88, 118):  # 10 px wide, rising from 45 to 90 mm
         cable[35:45, x] = 45 + (x - 88) * 1.5
     mask = (cable > 10).astype(np.uint8)
-    kept = remove_thin(mask, area=mask.sum(), heights=cable)
-    assert kept is not None and not kept[:, 95:].any()
-    assert kept.sum() >= (body > 0).sum() * 0.97
+    cut = remove_thin(mask, area=mask.sum(), heights=cable)
+    assert cut is not None and not cut.mask[:, 95:].any()
+    assert cut.mask.sum() >= (body > 0).sum() * 0.97
+    # rooted where the cable leaves the body (its east end, rows 35-44)
+    rx, ry = cut.root
+    assert 80 <= rx <= 95 and 35 <= ry <= 45
     tail = body.copy()
     tail[36:44, 88:118] = 15  # as wide, but lower than the body: a tail
     mask = (tail > 10).astype(np.uint8)
     assert remove_thin(mask, area=mask.sum(), heights=tail) is None
     plain = (body > 0).astype(np.uint8)
     assert remove_thin(plain, area=plain.sum(), heights=body) is None
+
+
+def test_a_cable_running_back_over_the_body_is_traced_to_its_plug():
+    # plugged in at the east end (x = 80, the head), rising westwards over the body and
+    # leaving its outline high over the rump (x < 30)
+    body = _mouse().astype(np.float32)
+    frame = body.copy()
+    for x in range(0, 81):
+        frame[36:45, x] = max(float(body[40, x]), 48 + (80 - x) * 1.2)
+    mask = (frame > 10).astype(np.uint8)
+    cut = remove_thin(mask, area=mask.sum(), heights=frame)
+    assert cut is not None and not cut.mask[:, :20].any()
+    assert cut.root is not None and cut.root[0] > 60  # the head's end, not the exit
+    no_heights = remove_thin(mask, area=mask.sum())
+    assert no_heights is not None and no_heights.root is None
 
 
 def test_an_arm_is_an_intruder_and_a_thin_tall_cable_is_not():
@@ -66,6 +89,9 @@ def test_an_arm_is_an_intruder_and_a_thin_tall_cable_is_not():
     cable = raw.copy()
     cable[95:99, 120:200] = 670 - 250  # 4 px wide, far above the floor
     assert detector(cable) is None
+    tether = raw.copy()
+    tether[92:103, 120:200] = 670 - 150  # a sheathed tether: 11 px, along the grid
+    assert detector(tether) is None
     arm = raw.copy()
     arm[150:200, 60:110] = 670 - 300  # wide, far above the floor, from the edge
     arm[140:150, 60:110] = 670 - 50  # the hand below it
@@ -75,3 +101,35 @@ def test_an_arm_is_an_intruder_and_a_thin_tall_cable_is_not():
     blobs[150:, :] = 0
     assert drop_touching(blobs, zone)
     assert not blobs[140:150].any() and blobs[100, 100]
+
+
+def test_an_arm_leaving_where_the_arena_touches_the_box_is_seen_in_the_surround():
+    # a 300 x 300 frame, a round arena whose box touches it at the bottom; the wall
+    # outside the arena rises towards the camera (background 600 mm)
+    size, c, r = 300, 150, 100
+    background = np.full((size, size), 600.0, np.float32)
+    roi = np.zeros((size, size), bool)
+    cv2.circle(roi.view(np.uint8), (c, c), r, 1, -1)
+    background[roi] = 670.0
+    bbox = (c - r, c + r + 1, c - r, c + r + 1)
+    y0, y1, x0, x1 = bbox
+    raw = background.astype(np.uint16)
+    raw[120:180, 140:160] = 670 - 40  # the mouse
+    raw[226:251, 130:170] = 670 - 50  # the hand, low, inside the box at its edge
+    raw[251:, 138:162] = 600 - 20  # the wrist and arm over the wall, close to its rim
+    box_only = IntrusionDetector(background[y0:y1, x0:x1], roi[y0:y1, x0:x1],
+                                 max_height=100)
+    assert box_only(np.ascontiguousarray(raw[y0:y1, x0:x1])) is None  # nothing to see
+    surround = Surround.around(bbox, background, roi)
+    assert surround.top == surround.left == SURROUND_PX
+    oy0, oy1, ox0, ox1 = surround.outer_bbox(bbox)
+    assert (oy0, ox0) == (y0 - SURROUND_PX, x0 - SURROUND_PX) and oy1 == min(size, y1 + 24)
+    detector = IntrusionDetector(background[y0:y1, x0:x1], roi[y0:y1, x0:x1],
+                                 max_height=100, surround=surround)
+    zone = detector(raw[oy0:oy1, ox0:ox1])
+    assert zone is not None and zone.shape == (y1 - y0, x1 - x0)
+    assert zone[235 - y0, 150 - x0] and not zone[150 - y0, 150 - x0]  # the hand, not the mouse
+    quiet = background.astype(np.uint16)
+    quiet[120:180, 140:160] = 670 - 40
+    quiet[180:200, 145:155] = 670 - 20  # a tail, nothing outside
+    assert detector(quiet[oy0:oy1, ox0:ox1]) is None

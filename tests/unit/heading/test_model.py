@@ -147,3 +147,12 @@ def test_smoother_keeps_the_heading_through_frames_without_evidence():
     ev = np.r_[np.full(50, -2.0), np.zeros(200), np.full(50, -2.0)]
     flips, conf = _posterior_flips(ev, np.full(300, P_SWITCH_TRACKED))
     assert flips.all() and conf.min() > 0.9
+
+
+def test_a_cable_points_to_the_head_and_says_nothing_near_the_centre():
+    from moseq2_extract.heading.model import CABLE_WEIGHT, cable_evidence
+
+    ev = cable_evidence(np.array([20.0, -20.0, 2.0, np.nan, 7.0]))
+    assert ev[0] == CABLE_WEIGHT and ev[1] == -CABLE_WEIGHT  # the root's end is the head
+    assert ev[2] == 0.0 and ev[3] == 0.0  # beside the centre / no cable: nothing
+    assert 0.0 < ev[4] < CABLE_WEIGHT

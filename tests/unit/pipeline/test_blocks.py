@@ -10,6 +10,7 @@ import pytest
 
 from moseq2_extract.config import make_config
 from moseq2_extract.extract.chunk import BlockKernel, ChunkParams
+from moseq2_extract.extract.intrusion import SURROUND_PX
 from moseq2_extract.io.session import load_session
 from moseq2_extract.pipeline.blocks import BlockExtractor
 from moseq2_extract.synthetic import GroundTruth
@@ -29,7 +30,15 @@ def test_reads_the_roi_box_and_finds_the_mouse(session_factory):
         ex = _extractor(reader, truth, ChunkParams())
         raw = ex.read(10, 20, reuse_buffer=False)
         full = reader.read(10, 20)
-        np.testing.assert_array_equal(raw, full[:, BOX[0]:BOX[1], BOX[2]:BOX[3]])
+        # the box and its surround (for the intrusion test), clipped to the frame
+        m = SURROUND_PX
+        y0, y1, x0, x1 = ex.read_bbox
+        assert ex.read_bbox == (BOX[0] - m, min(424, BOX[1] + m), BOX[2] - m, BOX[3] + m)
+        np.testing.assert_array_equal(raw, full[:, y0:y1, x0:x1])
+        no_surround = _extractor(reader, truth, ChunkParams(ignore_intrusions=False))
+        assert no_surround.read_bbox == BOX
+        np.testing.assert_array_equal(no_surround.read(10, 20, reuse_buffer=False),
+                                      full[:, BOX[0]:BOX[1], BOX[2]:BOX[3]])
         block = ex.extract(10, 40)
         whole = BlockExtractor(reader, bbox=(0, 424, 0, 512), background=truth.background,
                                roi=truth.floor_mask, params=ChunkParams(), first=0,
@@ -89,7 +98,10 @@ def test_the_box_of_background_and_roi_is_kept(depth):
         assert ex.background.dtype == np.float32 and ex.background.flags.c_contiguous
         assert ex.roi.shape == (y1 - y0, x1 - x0)
         frames = ex.read(3, 7)
-        np.testing.assert_array_equal(frames, reader.read(3, 7)[:, y0:y1, x0:x1])
+        oy0, oy1, ox0, ox1 = ex.read_bbox  # the box and its surround
+        np.testing.assert_array_equal(frames, reader.read(3, 7)[:, oy0:oy1, ox0:ox1])
+        np.testing.assert_array_equal(ex.surround.inner(frames),
+                                      reader.read(3, 7)[:, y0:y1, x0:x1])
         copy = ex.read(3, 7, reuse_buffer=False)
         np.testing.assert_array_equal(copy, frames)
 
