@@ -268,6 +268,9 @@ class Config(Mapping[str, Any]):
         "its tip; flag those frames", ENGINE)
     remove_thin_structures: bool = P(True, BOOL, "Cut thin structures attached to the mouse "
         "(a tether, a patch cord) off it before its position and axis are measured", ENGINE)
+    choose_by_continuity: bool = P(True, BOOL, "When a second mouse-sized blob is in view "
+        "(an object larger than the mouse), take the one that continues the mouse's track "
+        "(position, size, height), not the largest", ENGINE)
     # ---- batch-extract only ----
     extensions: list[str] = P([".dat", ".avi", ".mkv"], STR_LIST,
         "Depth-file extensions to search for, several after one --extensions (e.g. "

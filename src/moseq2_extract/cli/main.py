@@ -159,7 +159,8 @@ def run_extract(input_file: str, config: cfg.Config, output_dir: str | None, *,
 @click.option("--format", "fmt", type=click.Choice(["dat", "avi", "tar.gz", "mkv"]),
               default="dat", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--case", type=click.Choice(["clean", "tether", "patch_cord", "hand", "dropouts"]),
+@click.option("--case", type=click.Choice(["clean", "tether", "patch_cord", "hand", "dropouts",
+                                          "object"]),
               default="clean", show_default=True,
               help="A hard case drawn over the example session (same mouse)")
 def demo(directory: str, frames: int, fmt: str, seed: int, case: str) -> None:

@@ -19,7 +19,7 @@ in time lives in :mod:`moseq2_extract.pipeline.sequence`.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import cv2
 import numpy as np
@@ -61,6 +61,7 @@ class ChunkParams:
     fill_dropouts: bool = True
     ignore_intrusions: bool = True
     remove_thin: bool = True
+    alternatives: bool = True
     tracker: TrackerParams | None = None
 
     @classmethod
@@ -81,6 +82,7 @@ class ChunkParams:
             fill_dropouts=config.fill_dropouts,
             ignore_intrusions=config.ignore_intrusions,
             remove_thin=config.remove_thin_structures,
+            alternatives=config.choose_by_continuity,
             tracker=TrackerParams(
                 init=config.tracking_model_init, segment=config.tracking_model_segment,
                 ll_threshold=config.tracking_model_ll_threshold,
@@ -135,6 +137,10 @@ class FrameMeasures:
     cable : ndarray, (n,) float64 or None
         Where a thin structure cut off the mouse was attached, along the crop's +x axis
         (px from the crop's centre; NaN when none was cut): a tether's end is the head.
+    alternatives : dict of int to FrameMeasures
+        Row ``i`` -> the measures (one row) of frame ``i``'s second mouse-sized blob, for
+        the frames that have one (``ChunkParams.alternatives``); the sequence assembler
+        keeps the one that continues the track.
     """
 
     x: np.ndarray
@@ -150,9 +156,16 @@ class FrameMeasures:
     quality: np.ndarray
     likelihood: np.ndarray | None = None
     cable: np.ndarray | None = None
+    alternatives: dict[int, FrameMeasures] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.x)
+
+    @classmethod
+    def row_fields(cls) -> tuple[str, ...]:
+        """Names of the per-frame arrays (row ``i`` is frame ``i``), every field but
+        ``alternatives``."""
+        return tuple(f.name for f in fields(cls) if f.name != "alternatives")
 
     @classmethod
     def empty(cls, n: int, crop_size: int, dtype, *, likelihood: bool = False
@@ -224,9 +237,17 @@ def _measure_into(out: FrameMeasures, i: int, heights: np.ndarray, window: np.nd
     """
     mouse, out.quality[i] = find_mouse(window, min_height=params.min_height,
                                        crop_size=params.crop_size, origin=origin,
-                                       missing=missing, zone=zone, thin=params.remove_thin)
-    if mouse is not None:
-        record_mouse(out, i, mouse, heights, window, full, origin, params)
+                                       missing=missing, zone=zone, thin=params.remove_thin,
+                                       alternative=params.alternatives)
+    if mouse is None:
+        return
+    record_mouse(out, i, mouse, heights, window, full, origin, params)
+    if mouse.alternative is not None:
+        other = FrameMeasures.empty(1, params.crop_size, out.crops.dtype)
+        record_mouse(other, 0, mouse.alternative, heights, window, full, origin, params)
+        frame_flags = out.quality[i] & ~(Quality.THIN_REMOVED | Quality.PART_MISSING)
+        other.quality[0] = frame_flags | Quality.NOT_LARGEST
+        out.alternatives[i] = other
 
 
 def record_mouse(out: FrameMeasures, i: int, mouse: Mouse, heights: np.ndarray,

@@ -77,14 +77,36 @@ def largest_blob(mask: np.ndarray, *, offset: tuple[int, int] = (0, 0),
     (features, window) where ``window`` is the blob's pixels (uint8 0/1) inside its
     bounding box ``features.bbox``, or None when there is no blob of non-zero area.
     """
+    ranked = ranked_blobs(mask, offset=offset, missing=missing, count=1)
+    return ranked[0] if ranked else (NO_BLOB, None)
+
+
+def ranked_blobs(mask: np.ndarray, *, offset: tuple[int, int] = (0, 0),
+                 missing: np.ndarray | None = None, count: int = 2,
+                 min_area: float = 0.0) -> list[tuple[BlobFeatures, np.ndarray]]:
+    """The ``count`` blobs of ``mask`` with the largest outer contours, largest first.
+
+    Each as :func:`largest_blob` gives it (the same arguments); blobs after the first
+    whose contour's area is below ``min_area`` (px) are left out, as are blobs of zero
+    area.
+    """
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
-        return NO_BLOB, None
+        return []
     areas = [cv2.contourArea(c) for c in contours]
-    best = max(range(len(areas)), key=areas.__getitem__)  # the first of equal maxima
-    if areas[best] <= 0:
-        return NO_BLOB, None
-    contour = contours[best]
+    # largest first; the first of equal maxima first
+    order = sorted(range(len(areas)), key=lambda k: (-areas[k], k))[:max(1, int(count))]
+    out = []
+    for rank, k in enumerate(order):
+        if areas[k] <= 0 or (rank and areas[k] < min_area):
+            break
+        out.append(_blob(mask, contours[k], offset, missing))
+    return out
+
+
+def _blob(mask: np.ndarray, contour: np.ndarray, offset: tuple[int, int],
+          missing: np.ndarray | None) -> tuple[BlobFeatures, np.ndarray]:
+    """Features and pixels (in its bounding box) of the blob inside ``contour``."""
     bx, by, bw, bh = cv2.boundingRect(contour)
     window = np.zeros((bh, bw), np.uint8)
     cv2.drawContours(window, [contour], -1, 1, thickness=-1, offset=(-bx, -by))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .features import BlobFeatures, largest_blob
+from .features import NO_BLOB, BlobFeatures, largest_blob, ranked_blobs
 from .intrusion import drop_touching
 from .quality import MISSING_FRACTION, Quality
 from .thin import remove_thin
@@ -21,6 +21,9 @@ from .thin import remove_thin
 #: Smallest blob (as a fraction of the crop's area) taken for the mouse while an intruder
 #: is in view: what is left of a mouse under a hand is not the mouse.
 INTRUSION_MIN_AREA = 0.04
+#: Smallest second blob (as a fraction of the crop's area, ~ a quarter of a mouse) kept as
+#: the alternative to the largest one.
+ALTERNATIVE_MIN_AREA = 0.04
 
 
 @dataclass(frozen=True)
@@ -36,17 +39,21 @@ class Mouse:
     cable_root : (float, float) or None
         Where a thin structure cut off it was attached (px, the coordinates of
         ``blob.x, blob.y``): the head's end of a tethered mouse.
+    alternative : Mouse or None
+        The frame's second largest blob, when asked for and mouse-sized.
     """
 
     blob: BlobFeatures
     mask: np.ndarray
     cable_root: tuple[float, float] | None = None
+    alternative: Mouse | None = None
 
 
 def find_mouse(window: np.ndarray, *, min_height: float, crop_size: int,
                origin: tuple[int, int] = (0, 0), missing: np.ndarray | None = None,
                zone: np.ndarray | None = None, likely: np.ndarray | None = None,
-               thin: bool = True) -> tuple[Mouse | None, int]:
+               thin: bool = True, alternative: bool = False
+               ) -> tuple[Mouse | None, int]:
     """Find the mouse among the blobs of one frame's filtered heights.
 
     Parameters
@@ -65,10 +72,16 @@ def find_mouse(window: np.ndarray, *, min_height: float, crop_size: int,
         Pixels an EM tracker finds likely; the others are not the mouse.
     thin : bool
         Cut thin structures off the chosen blob (:func:`~.thin.remove_thin`).
+    alternative : bool
+        Also give the second largest blob, when it is mouse-sized (at least
+        :data:`ALTERNATIVE_MIN_AREA` of the crop): the mouse may be the smaller one (an
+        object larger than the mouse in the arena); the choice between the two is made
+        along the track (:class:`~moseq2_extract.pipeline.sequence.SequenceAssembler`).
 
     Returns
     -------
-    (mouse or None, quality flags)
+    (mouse or None, quality flags): the largest blob, with the second in
+    ``mouse.alternative`` when asked and present.
     """
     mask = (window > min_height).view(np.uint8)
     if likely is not None:
@@ -78,11 +91,26 @@ def find_mouse(window: np.ndarray, *, min_height: float, crop_size: int,
         quality |= Quality.INTRUSION
         if drop_touching(mask, zone):
             quality |= Quality.NOT_LARGEST
-    blob, blob_mask = largest_blob(mask, offset=origin, missing=missing)
+    ranked = ranked_blobs(mask, offset=origin, missing=missing, count=2 if alternative else 1,
+                          min_area=ALTERNATIVE_MIN_AREA * crop_size ** 2)
+    blob, blob_mask = ranked[0] if ranked else (NO_BLOB, None)
     small = (zone is not None and blob_mask is not None
              and blob.area < INTRUSION_MIN_AREA * crop_size ** 2)
     if blob_mask is None or not np.isfinite(blob.x) or small:
         return None, quality | Quality.NOT_FOUND
+    mouse, flags = _silhouette(blob, blob_mask, window, origin, missing, thin)
+    if len(ranked) > 1 and np.isfinite(ranked[1][0].x):
+        other, _ = _silhouette(*ranked[1], window, origin, missing, thin)
+        mouse = replace(mouse, alternative=other)
+    return mouse, quality | flags
+
+
+def _silhouette(blob: BlobFeatures, blob_mask: np.ndarray, window: np.ndarray,
+                origin: tuple[int, int], missing: np.ndarray | None, thin: bool
+                ) -> tuple[Mouse, int]:
+    """One blob as a :class:`Mouse`: thin structures cut off, missing pixels counted;
+    with its quality flags."""
+    quality = 0
     bx, by, bw, bh = blob.bbox
     cable_root = None
     if thin:

@@ -35,6 +35,7 @@ from ..heading.model import (
     shape_evidence,
     shape_features,
 )
+from .continuity import TrackFollower
 
 # Probability that the head/tail assignment swaps between consecutive frames.
 P_SWITCH_TRACKED = 1e-4
@@ -183,6 +184,7 @@ class SequenceAssembler:
     _smoother: HeadingSmoother = field(init=False)
     _hampel_hist: tuple = (np.zeros(0), np.zeros(0), np.zeros(0))  # raw x, y, axis
     _heights: HeightReference = field(default_factory=HeightReference)
+    _track: TrackFollower = field(default_factory=TrackFollower)
     _pending: list = field(default_factory=list)  # (frame_index, measures, axis, box, odd)
     _last_axis: float | None = None
     _gap: int = 0
@@ -215,6 +217,7 @@ class SequenceAssembler:
         box : ndarray, (n, h, w), or BoxWindows
             Unfiltered heights over the ROI box (passed through for the preview movie).
         """
+        measures = self._track(measures)  # the blob that continues the mouse's track
         previous = self._last_axis
         theta = unwrap_axis(measures.orientation, previous)
         valid = np.isfinite(theta)

@@ -1,4 +1,5 @@
-"""Hard cases of synthetic sessions: a tether, a patch cord, a hand, heavy dropouts.
+"""Hard cases of synthetic sessions: a tether, a patch cord, a hand, heavy dropouts, an
+object larger than the mouse.
 
 A case adds things to the frames of the clean session of the same seed and nothing else:
 the mouse, its trajectory, the noise and the scene are unchanged, so the clean ground truth
@@ -32,6 +33,11 @@ of ``dropout_rate`` still apply on top.
   pixels (a 1-2 px ring around the silhouette, each pixel with probability 0.2-0.7) in
   :data:`DROPOUT_RING_FRAME_RATE` of the frames, and in :data:`DROPOUT_BAND_FRAME_RATE` of
   the frames a band of 2-6 zeroed rows through the mouse, across the frame or the mouse.
+* ``object``: an object larger than the mouse (an elliptical dome, 1.3-1.6 x the mouse's
+  area, 35-50 mm high: a toy, a clump of bedding) put into the arena for
+  :data:`OBJECT_WINDOW` of the session, on the far side of the arena from where the mouse
+  is then, and taken out again.  It is not in the background (out for most of the
+  session) and it is the largest blob while it is there.
 """
 
 from __future__ import annotations
@@ -46,7 +52,10 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from .session import SyntheticSession
 
-CASES: tuple[str, ...] = ("clean", "tether", "patch_cord", "hand", "dropouts")
+CASES: tuple[str, ...] = ("clean", "tether", "patch_cord", "hand", "dropouts", "object")
+
+# Part of the session (start, stop as fractions) the object of the ``object`` case is in.
+OBJECT_WINDOW = (0.35, 0.6)
 
 # Declared rates of the dropouts case.
 DROPOUT_BLOB_FRAME_RATE = 0.4      # frames with zeroed blobs on the mouse
@@ -210,6 +219,8 @@ class CaseRenderer:
                          float(rng.uniform(0, 2 * np.pi)))
         elif self.case == "hand":
             self._init_hand(np.random.default_rng([self.seed, 23]))
+        elif self.case == "object":
+            self._init_object(np.random.default_rng([self.seed, 25]))
 
     def _room(self, x: float, y: float, phi: float) -> float:
         """Distance from (x, y) to the image border along direction ``phi``."""
@@ -258,6 +269,8 @@ class CaseRenderer:
             return self._hand(i)
         if self.case == "dropouts":
             return self._dropouts(i)
+        if self.case == "object":
+            return self._object(i)
         return CaseLayer()
 
     def _overlay(self, box: tuple[int, int, int, int], heights: np.ndarray,
@@ -332,6 +345,41 @@ class CaseRenderer:
         widths = np.where(u < 0.35, 2.0, 1.0)
         return self._cable_layer(pts, heights, widths, (hx, hy), r_conn, hc,
                                  margin=r_conn + 3, out_of_range=CORD_RANGE_LIMIT_MM)
+
+    # ------------------------------------------------------------------ object
+    def _init_object(self, rng: np.random.Generator) -> None:
+        s, sc = self.s, self.s._scene
+        n = s.n_frames
+        self.object_frames = (int(OBJECT_WINDOW[0] * n), int(OBJECT_WINDOW[1] * n))
+        cx, cy = sc.center
+        ref = self.object_frames[0]
+        away = math.atan2(cy - float(s._traj.y[ref]), cx - float(s._traj.x[ref]))
+        az = away + rng.uniform(-0.4, 0.4)
+        r = 0.55 * sc.radius
+        self.object_xy = (cx + r * math.cos(az), cy + r * math.sin(az))
+        # the mouse's silhouette is ~ pi * 28 * 12 k^2 px: the dome is 1.3-1.6 x that
+        scale = math.sqrt(rng.uniform(1.3, 1.6))
+        self.object_axes = (30.0 * scale * self.g, 16.0 * scale * self.g)
+        self.object_angle = float(rng.uniform(0, 180))
+        self.object_height = float(rng.uniform(35.0, 50.0))
+
+    def _object(self, i: int) -> CaseLayer:
+        a, b = self.object_frames
+        if not a <= i < b:
+            return CaseLayer()
+        (x, y), (ax, bx) = self.object_xy, self.object_axes
+        box = _box(np.array([[x, y]]), ax + 2, self.W, self.H)
+        if box is None:
+            return CaseLayer()
+        x0, y0, x1, y1 = box
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        t = math.radians(self.object_angle)
+        u = ((xx - x) * math.cos(t) + (yy - y) * math.sin(t)) / ax
+        v = (-(xx - x) * math.sin(t) + (yy - y) * math.cos(t)) / bx
+        dome = self.object_height * np.sqrt(np.clip(1.0 - u * u - v * v, 0.0, None))
+        # a flat-topped object: its rim rises steeply, its top is level
+        heights = np.minimum(dome * 1.6, self.object_height).astype(np.float32)
+        return self._overlay(box, heights)
 
     # -------------------------------------------------------------------- hand
     def _init_hand(self, rng: np.random.Generator) -> None:

@@ -163,7 +163,8 @@ def run_demo(directory: Path, *, n_frames: int = 900, fmt: str = "dat", seed: in
     """Write a synthetic session into ``directory``, extract it, and summarise.
 
     ``case`` names a hard case of :attr:`SessionSpec.case` (``clean``, ``tether``,
-    ``patch_cord``, ``hand``, ``dropouts``); the comparison is against the mouse's truth.
+    ``patch_cord``, ``hand``, ``dropouts``, ``object``); the comparison is against the
+    mouse's truth.
 
     Returns
     -------

@@ -133,3 +133,22 @@ def test_an_arm_leaving_where_the_arena_touches_the_box_is_seen_in_the_surround(
     quiet[120:180, 140:160] = 670 - 40
     quiet[180:200, 145:155] = 670 - 20  # a tail, nothing outside
     assert detector(quiet[oy0:oy1, ox0:ox1]) is None
+
+
+def test_a_second_mouse_sized_blob_is_given_as_the_alternative():
+    from moseq2_extract.extract.features import ranked_blobs
+    from moseq2_extract.extract.mouse import ALTERNATIVE_MIN_AREA, find_mouse
+
+    frame = np.zeros((120, 200), np.uint8)
+    cv2.ellipse(frame, (150, 60), (34, 18), 0, 0, 360, 45, -1)  # an object, the largest
+    cv2.ellipse(frame, (50, 60), (28, 12), 20, 0, 360, 35, -1)  # the mouse
+    frame[5:9, 5:9] = 30  # a speck: never an alternative
+    mask = (frame > 10).view(np.uint8)
+    ranked = ranked_blobs(mask, count=3, min_area=100)
+    assert [round(b.x) for b, _ in ranked] == [150, 50]  # largest first, no speck
+    mouse, quality = find_mouse(frame, min_height=10, crop_size=80, alternative=True)
+    assert mouse is not None and round(mouse.blob.x) == 150
+    assert mouse.alternative is not None and round(mouse.alternative.blob.x) == 50
+    assert mouse.alternative.blob.area >= ALTERNATIVE_MIN_AREA * 80 ** 2
+    alone, _ = find_mouse(frame, min_height=10, crop_size=80)
+    assert alone is not None and alone.alternative is None  # only when asked

@@ -221,7 +221,7 @@ def plain_measures(n, *, orientation=0.3, x=None, c=8, seed=0):
 
 def copy_of(m, sl=slice(None)):
     return FrameMeasures(**{k: None if getattr(m, k) is None else getattr(m, k)[sl].copy()
-                            for k in FrameMeasures.__dataclass_fields__})
+                            for k in FrameMeasures.row_fields()})
 
 
 def test_blocks_come_out_whole_and_in_order_once_their_heading_is_decided(simulated):

@@ -44,7 +44,7 @@ def test_blocks_are_the_same_wherever_they_run(session_factory, fmt, count, proc
             assert reader.open_count == 1
     assert sum(np.isfinite(b.measures.x).sum() for b in got) >= 110  # the mouse was found
     for a, b in zip(expected, got):
-        for name in a.measures.__dataclass_fields__:
+        for name in a.measures.row_fields():
             np.testing.assert_array_equal(getattr(a.measures, name),
                                           getattr(b.measures, name), err_msg=name)
         np.testing.assert_array_equal(a.box.dense(), b.box.dense())

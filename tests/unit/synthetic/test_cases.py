@@ -83,7 +83,8 @@ def test_case_is_chunk_independent_and_changes_nothing_else(case):
         a, b = whole[i][diff], clean[i][diff]
         assert np.all((a < b) | (a == 0) | ((b == 0) & (gt.background[diff] == 0)))
         changed_frames += bool(diff.any())
-    assert changed_frames >= {"dropouts": 15}.get(case, 40)   # hand: placing the mouse
+    # hand: placing the mouse; object: in the arena from 35 % to 60 % of the session
+    assert changed_frames >= {"dropouts": 15, "object": 10}.get(case, 40)
 
 
 def _cable_frames(case: str, frames):
