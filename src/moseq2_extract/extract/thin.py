@@ -120,10 +120,11 @@ def remove_thin(blob: np.ndarray, *, area: float, heights: np.ndarray | None = N
         base = pieces & (away <= away[pieces].min())
     top = float(np.percentile(heights[core.view(bool)], 75))
     ry, rx = np.nonzero(base)
-    root = (float(rx.mean()), float(ry.mean()))
+    plug: tuple[float, float] | None = (float(rx.mean()), float(ry.mean()))
     if float(heights[base].mean()) > top + PLUG_MM:
-        root = _plug_over_body(core, heights, base, root, top + PLUG_MM)
-    return ThinCut(keep, root)
+        plug = _plug_over_body(core, heights, base, (float(rx.mean()), float(ry.mean())),
+                               top + PLUG_MM)
+    return ThinCut(keep, plug)
 
 
 def _plug_over_body(core: np.ndarray, heights: np.ndarray, base: np.ndarray,
@@ -133,8 +134,8 @@ def _plug_over_body(core: np.ndarray, heights: np.ndarray, base: np.ndarray,
     pixels) is plugged in: it runs back over the body as a ridge above ``high`` mm from
     the exit towards the connector, which lies beyond the ridge's far end.  None without
     such a ridge."""
-    ridge = ((heights > high) & (core > 0)).view(np.uint8)
-    ridge = cv2.bitwise_or(ridge, base.view(np.uint8))
+    high_body = ((heights > high) & (core > 0)).view(np.uint8)
+    ridge = cv2.bitwise_or(high_body, base.view(np.uint8))
     _, labels = cv2.connectedComponents(ridge, connectivity=8)
     mine = np.unique(labels[base])
     ys, xs = np.nonzero(np.isin(labels, mine[mine > 0]) & ~base)
