@@ -125,6 +125,8 @@ class DepthVideoWriter:
             stream.pix_fmt = pixel_format
             if codec == "ffv1":
                 stream.options = _ffv1_options(self.width, self.height)
+            # FFV1 encodes its slices in parallel (slice threads; frame threads it has not)
+            stream.codec_context.thread_type = "SLICE"
             stream.codec_context.thread_count = int(threads)
             if title:
                 stream.metadata["title"] = title
