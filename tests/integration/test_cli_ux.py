@@ -275,9 +275,8 @@ def test_item13_version_names_both():
 def test_item13_outputs_name_the_implementation(sliced):
     *_, h5 = sliced
     with h5py.File(h5, "r") as f:
-        version = f["metadata/extraction/extract_version"]
-        assert version[()] == b"1.4.0"  # what downstream tools read, unchanged
-        assert version.attrs["implementation"] == IMPLEMENTATION
+        assert f["metadata/extraction/extract_version"][()] == b"1.4.0"  # as downstream reads
+        assert f["metadata/extraction"].attrs["implementation"] == IMPLEMENTATION
     text = h5.with_suffix(".yaml").read_text()
     assert text.splitlines()[0] == f"# written by {IMPLEMENTATION} (extract_version 1.4.0)"
     assert set(yaml.safe_load(text)) == {"complete", "metadata", "parameters", "skip", "uuid"}

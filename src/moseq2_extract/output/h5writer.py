@@ -273,7 +273,7 @@ def create_layout(
     write_acquisition_metadata(acq, acquisition_metadata or {})
     params = {k: v for k, v in (parameters or {}).items() if k != "true_depth"}
     write_parameters(h5.require_group(PARAMETERS_GROUP), params, parameter_descriptions)
-    h5[f"{EXTRACTION_GROUP}/extract_version"].attrs[IMPLEMENTATION_ATTR] = IMPLEMENTATION
+    h5[EXTRACTION_GROUP].attrs[IMPLEMENTATION_ATTR] = IMPLEMENTATION
 
 
 def create_extract_h5(h5_file: h5py.File, acquisition_metadata: Mapping[str, Any] | None,
