@@ -251,7 +251,7 @@ def test_item12_a_slice_is_never_named_to_read_the_whole_recordings_times(sessio
     assert (depth.parent / "depth_10-20.avi").is_file()
     ts = load_timestamps(depth.parent / "depth_10-20_ts.txt")
     np.testing.assert_array_equal(ts, load_timestamps(depth.parent / "depth_ts.txt")[10:20])
-    assert "their timestamps to" in result.output
+    assert "its timestamps to" in result.output
 
 
 def test_item12_convert_reports_its_rate(session_factory):

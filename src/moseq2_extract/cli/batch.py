@@ -316,7 +316,18 @@ def convert_raw_to_avi(input_file: str, output_file: str | None, chunk_size: int
     seconds = time.perf_counter() - t0
     click.echo(f"Wrote {out} (verified identical to the input; {bars.frames} frames in "
                f"{seconds:.1f} s, {bars.frames / max(seconds, 1e-9):.0f} frames/s encoded "
-               "and verified)" + ("; input deleted" if delete else ""))
+               "and verified)" + _timestamps_note(out, input_file)
+               + ("; input deleted" if delete else ""))
+
+
+def _timestamps_note(out: Path, input_file: str) -> str:
+    """``, its timestamps to <file>`` when the copy got a timestamp file of its own."""
+    from ..io.convert import shares_source_timestamps, slice_timestamps_path
+
+    ts = slice_timestamps_path(out)
+    if ts.exists() and not shares_source_timestamps(out, input_file):
+        return f", its timestamps to {ts}"
+    return ""
 
 
 @click.command("copy-slice", cls=StagedCommand,
@@ -335,7 +346,7 @@ def convert_raw_to_avi(input_file: str, output_file: str | None, chunk_size: int
 def copy_slice(input_file: str, output_file: str | None, copy_slice: tuple[int, int],
                chunk_size: int, fps: float, delete: bool, threads: int, mapping: str,
                progress_bar: bool) -> None:
-    from ..io.convert import copy_frames, slice_output_path, slice_timestamps_path
+    from ..io.convert import copy_frames, slice_output_path
 
     frames = (copy_slice[0], copy_slice[1])
     try:
@@ -357,11 +368,8 @@ def copy_slice(input_file: str, output_file: str | None, copy_slice: tuple[int, 
         bars.close()
         fail(err)
     bars.close()
-    ts = slice_timestamps_path(path)
     click.echo(f"Wrote frames {copy_slice[0]}-{copy_slice[1]} to {path} (verified)"
-               + (f", their timestamps to {ts}" if ts.exists() and ts.name != "depth_ts.txt"
-                  else "")
-               + ("; input deleted" if delete else ""))
+               + _timestamps_note(path, input_file) + ("; input deleted" if delete else ""))
 
 
 COMMANDS = (batch_extract, aggregate_results, generate_index, agg_to_index,

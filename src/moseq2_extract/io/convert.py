@@ -6,10 +6,12 @@ when asked.  Frames move in blocks of at most ``chunk_size`` frames and at most
 :data:`MAX_BLOCK_BYTES` (so memory stays bounded whatever the chunk size); FFV1 is encoded
 and decoded on ``threads`` slice threads.
 
-A copy of part of a recording (``copy-slice``) gets the slice's own timestamps beside it,
-``<output stem>_ts.txt`` (the lines ``[start, stop)`` of the source's ``depth_ts.txt``),
-which :func:`moseq2_extract.io.session.load_session` prefers to the folder's
-``depth_ts.txt``: an extraction of the copy gives each frame its true time.
+A copy gets its own timestamps beside it, ``<output stem>_ts.txt`` (the lines
+``[start, stop)`` of the source's ``depth_ts.txt``), which
+:func:`moseq2_extract.io.session.load_session` prefers to the folder's ``depth_ts.txt``:
+an extraction of a part of a recording (``copy-slice``) gives each frame its true time.
+Only a whole-recording copy beside its source (``depth.dat`` -> ``depth.avi``) has none:
+the source's ``depth_ts.txt`` is its own.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ..paths import atomic_path, session_stem, write_text_atomic
 logger = logging.getLogger(__name__)
 
 __all__ = ["MAX_BLOCK_BYTES", "ConversionError", "Progress", "convert_to_avi", "copy_frames",
-           "slice_timestamps_path"]
+           "shares_source_timestamps", "slice_output_path", "slice_timestamps_path"]
 
 #: Upper bound of one block of frames held in memory (per copy of it): 64 MiB, i.e. 154
 #: Kinect v2 frames.
@@ -176,8 +178,9 @@ def copy_frames(
     The copy is FFV1 (gray16le) for ``.avi`` / ``.mkv`` outputs and raw little-endian
     uint16 otherwise.  It is written under a temporary name, re-read block by block and
     compared with the source (memory bounded by a block), and only then renamed to
-    ``output_file``; only after that is the source deleted when ``delete`` is set.  A part
-    of the recording gets its own timestamps, :func:`slice_timestamps_path`.
+    ``output_file``; only after that is the source deleted when ``delete`` is set.  The
+    copy gets its own timestamps, :func:`slice_timestamps_path`, unless it is read with
+    the source's (a whole recording copied beside it under the same stem).
 
     Parameters
     ----------
@@ -225,7 +228,8 @@ def copy_frames(
                                  f"{reader.nframes})")
         partial = (start, stop) != (0, reader.nframes)
         ts_path = slice_timestamps_path(out)
-        if partial and _is_source_timestamps(ts_path, src):
+        shared_ts = shares_source_timestamps(out, src)  # the copy is read with them as is
+        if partial and shared_ts:
             raise InputFileError(
                 f"{out}: a copy of frames {start}-{stop} named so would be read with "
                 f"{ts_path.name}, the whole recording's timestamps; give it another name "
@@ -233,12 +237,14 @@ def copy_frames(
         with atomic_path(out, keep_suffix=True) as tmp:
             _copy(reader, tmp, start, stop, video=video, chunk_size=chunk_size, fps=fps,
                   threads=threads, progress=progress)
-            if partial:
+            if not shared_ts:
                 ts_lines = _timestamp_lines(src, start, stop, reader.nframes)
                 if ts_lines is not None:
                     write_text_atomic(ts_path, "\n".join(ts_lines) + "\n")
                     logger.info("%s: timestamps of frames %d-%d written to %s", src, start,
                                 stop, ts_path)
+                else:  # the source has none: an earlier copy's would be wrong
+                    ts_path.unlink(missing_ok=True)
     logger.info("%s: %d frames copied to %s and verified", src, stop - start, out)
     if delete:
         src.unlink()
@@ -246,10 +252,13 @@ def copy_frames(
     return out
 
 
-def _is_source_timestamps(ts_path: Path, src: Path) -> bool:
-    """Whether ``ts_path`` is a timestamp file the recording ``src`` is read with."""
+def shares_source_timestamps(output_file: str | os.PathLike,
+                             input_file: str | os.PathLike) -> bool:
+    """Whether a copy named ``output_file`` would be read with a timestamp file of the
+    recording ``input_file`` (its own ``<output stem>_ts.txt`` is one of the source's)."""
     from .session import TIMESTAMP_FILES
 
+    ts_path, src = slice_timestamps_path(output_file), Path(input_file)
     if not ts_path.exists() or ts_path.parent.resolve() != src.parent.resolve():
         return False
     return ts_path.name in (*TIMESTAMP_FILES, slice_timestamps_path(src).name)

@@ -80,9 +80,17 @@ def test_a_slice_gets_its_own_timestamp_lines(raw_session, tmp_path):
     out = copy_frames(path, path.parent / "cut.dat", frames=(5, 9))
     assert convert_mod.slice_timestamps_path(out) == path.parent / "cut_ts.txt"
     assert (path.parent / "cut_ts.txt").read_text().splitlines() == lines[5:9]
-    # the whole recording: no timestamp file of its own (depth_ts.txt applies as it is)
+    # the whole recording beside it: depth_ts.txt applies as it is, nothing is written
+    beside = copy_frames(path, path.with_name("depth.avi"))
+    assert convert_mod.slice_timestamps_path(beside) == path.parent / "depth_ts.txt"
+    assert (path.parent / "depth_ts.txt").read_text().splitlines() == lines
+    # elsewhere, it takes its timestamps along; a later copy replaces an earlier one's
+    copy_frames(path, tmp_path / "whole.avi", frames=(0, 3))
     whole = copy_frames(path, tmp_path / "whole.avi")
-    assert not convert_mod.slice_timestamps_path(whole).exists()
+    assert (tmp_path / "whole_ts.txt").read_text().splitlines() == lines
+    (path.parent / "depth_ts.txt").unlink()
+    copy_frames(path, whole)  # a source without timestamps: no stale file is left
+    assert not (tmp_path / "whole_ts.txt").exists()
 
 
 def test_default_slice_name_says_which_part(raw_session):
