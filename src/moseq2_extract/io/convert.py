@@ -1,10 +1,13 @@
 """Lossless copies of depth recordings: ``convert-raw-to-avi`` and ``copy-slice``.
 
-A copy is written under a temporary name, read back block by block and compared with the
-source, and only then renamed into place; the source is deleted only after that, and only
-when asked.  Frames move in blocks of at most ``chunk_size`` frames and at most
+A copy is written under a temporary name, verified frame for frame against the source,
+and only then renamed into place; the source is deleted only after that, and only when
+asked.  An FFV1 copy is verified while it is encoded: a second thread decodes each packet
+as it comes out and compares it with its source frame, and the finished file must then
+hold exactly those packets (:mod:`.stream_verify`); a raw copy is read back and compared.
+Frames move in blocks of at most ``chunk_size`` frames and at most
 :data:`MAX_BLOCK_BYTES` (so memory stays bounded whatever the chunk size); FFV1 is encoded
-and decoded on ``threads`` slice threads.
+and decoded on ``threads`` slice threads each.
 
 A copy gets its own timestamps beside it, ``<output stem>_ts.txt`` (the lines
 ``[start, stop)`` of the source's ``depth_ts.txt``), which
@@ -32,9 +35,10 @@ logger = logging.getLogger(__name__)
 __all__ = ["MAX_BLOCK_BYTES", "ConversionError", "Progress", "convert_to_avi", "copy_frames",
            "shares_source_timestamps", "slice_output_path", "slice_timestamps_path"]
 
-#: Upper bound of one block of frames held in memory (per copy of it): 64 MiB, i.e. 154
-#: Kinect v2 frames.
-MAX_BLOCK_BYTES = 64 << 20
+#: Upper bound of one block of frames held in memory (per copy of it): 32 MiB, i.e. 77
+#: Kinect v2 frames; a copy holds at most three blocks at once (one read, two waiting for
+#: their verification).
+MAX_BLOCK_BYTES = 32 << 20
 
 #: ``progress(stage, done, total)``: ``stage`` is ``"encode"`` then ``"verify"``; ``done``
 #: frames of ``total``.
@@ -100,37 +104,23 @@ def _block_size(chunk_size: int, frame_shape: tuple[int, int]) -> int:
 
 
 def _verify(source, copy_path: Path, start: int, stop: int, block: int,
-            raw_shape: tuple[int, int] | None = None, *, threads: int = 0,
-            progress: Progress | None = None) -> None:
+            raw_shape: tuple[int, int], *, progress: Progress | None = None) -> None:
     """Compare frames ``[start, stop)`` of ``source`` with frames ``[0, stop - start)`` of
-    the copy, block by block (bounded memory)."""
+    the raw copy, block by block (bounded memory)."""
     n = stop - start
-    if raw_shape is not None:
-        h, w = raw_shape
-        size = copy_path.stat().st_size
-        if size != n * h * w * 2:
-            raise ConversionError(f"{copy_path}: holds {size // (h * w * 2)} frames, expected "
-                                  f"{n}")
-        copy = np.memmap(copy_path, dtype="<u2", mode="r", shape=(n, h, w))
-        for a in range(0, n, block):
-            b = min(n, a + block)
-            if not np.array_equal(source.read(start + a, start + b), copy[a:b]):
-                raise ConversionError(f"{copy_path}: frames {a}-{b} differ from the source")
-            if progress is not None:
-                progress("verify", b, n)
-        del copy
-        return
-    from .video import open_depth_video
-
-    with open_depth_video(copy_path, threads=threads) as reader:
-        if reader.nframes != n:
-            raise ConversionError(f"{copy_path}: holds {reader.nframes} frames, expected {n}")
-        for a in range(0, n, block):
-            b = min(n, a + block)
-            if not np.array_equal(source.read(start + a, start + b), reader.read(a, b)):
-                raise ConversionError(f"{copy_path}: frames {a}-{b} differ from the source")
-            if progress is not None:
-                progress("verify", b, n)
+    h, w = raw_shape
+    size = copy_path.stat().st_size
+    if size != n * h * w * 2:
+        raise ConversionError(f"{copy_path}: holds {size // (h * w * 2)} frames, expected "
+                              f"{n}")
+    copy = np.memmap(copy_path, dtype="<u2", mode="r", shape=(n, h, w))
+    for a in range(0, n, block):
+        b = min(n, a + block)
+        if not np.array_equal(source.read(start + a, start + b), copy[a:b]):
+            raise ConversionError(f"{copy_path}: frames {a}-{b} differ from the source")
+        if progress is not None:
+            progress("verify", b, n)
+    del copy
 
 
 def slice_timestamps_path(output_file: str | os.PathLike) -> Path:
@@ -267,28 +257,57 @@ def shares_source_timestamps(output_file: str | os.PathLike,
 def _copy(reader, tmp: Path, start: int, stop: int, *, video: bool, chunk_size: int,
           fps: float, threads: int, progress: Progress | None) -> None:
     """Write frames ``[start, stop)`` of ``reader`` to ``tmp`` and verify them."""
-    from .writers import DepthVideoWriter
-
     h, w = reader.frame_shape
     block = _block_size(chunk_size, (h, w))
     n = stop - start
     if video:
+        _encode_verified(reader, tmp, start, stop, block, fps=fps, threads=threads,
+                         progress=progress)
+        return
+    with open(tmp, "wb") as fh:
+        for a in range(start, stop, block):
+            b = min(stop, a + block)
+            reader.read(a, b).astype("<u2").tofile(fh)
+            if progress is not None:
+                progress("encode", b - start, n)
+    _verify(reader, tmp, start, stop, block, (h, w), progress=progress)
+
+
+def _encode_verified(reader, tmp: Path, start: int, stop: int, block: int, *, fps: float,
+                     threads: int, progress: Progress | None) -> None:
+    """Encode frames ``[start, stop)`` to FFV1 while a second thread decodes the packets
+    and compares them with the source (:class:`~.stream_verify.StreamVerifier`), then make
+    sure the file holds exactly those packets and announces ``stop - start`` frames."""
+    from .stream_verify import StreamVerifier, check_packets
+    from .video import open_depth_video
+    from .writers import DepthVideoWriter
+
+    h, w = reader.frame_shape
+    n = stop - start
+    holder: list[DepthVideoWriter] = []
+    verifier = StreamVerifier(tmp, lambda: holder[0].extradata, width=w, height=h,
+                              threads=threads, error=ConversionError)
+    try:
         with DepthVideoWriter(tmp, width=w, height=h, fps=fps, threads=threads,
-                              title="DEPTH") as writer:
+                              title="DEPTH", on_packet=verifier.packet) as writer:
+            holder.append(writer)
             for a in range(start, stop, block):
                 b = min(stop, a + block)
-                writer.write(reader.read(a, b))
+                frames = reader.read(a, b)
+                verifier.expect(frames)
+                writer.write(frames)
                 if progress is not None:
                     progress("encode", b - start, n)
-    else:
-        with open(tmp, "wb") as fh:
-            for a in range(start, stop, block):
-                b = min(stop, a + block)
-                reader.read(a, b).astype("<u2").tofile(fh)
-                if progress is not None:
-                    progress("encode", b - start, n)
-    _verify(reader, tmp, start, stop, block, None if video else (h, w), threads=threads,
-            progress=progress)
+                    progress("verify", verifier.verified, n)
+        verifier.finish(n)
+    finally:
+        verifier.close()
+    if progress is not None:
+        progress("verify", n, n)
+    check_packets(tmp, verifier.digests, width=w, height=h, error=ConversionError)
+    with open_depth_video(tmp) as copy:
+        if copy.nframes != n:
+            raise ConversionError(f"{tmp}: holds {copy.nframes} frames, expected {n}")
 
 
 def convert_to_avi(input_file: str | os.PathLike, output_file: str | os.PathLike | None = None,
