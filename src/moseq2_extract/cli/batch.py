@@ -256,8 +256,8 @@ def _video_options(func):
                         help="Frame rate written to the output")(func)
     func = click.option("-b", "--chunk-size", type=int, default=3000, show_default=True,
                         stage=cfg.PERFORMANCE_STAGE, **staged,
-                        help="Frames per read / write / verification batch (at most 64 MiB "
-                             "of frames are held at once)")(func)
+                        help="Frames per read / write / verification batch (a batch holds "
+                             "at most 32 MiB of frames)")(func)
     func = click.option("-p", "--progress-bar", is_flag=True, stage=cfg.GENERAL_STAGE,
                         **staged, help=cfg.PARAM_BY_KEY["progress_bar"].full_help)(func)
     return func
