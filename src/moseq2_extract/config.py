@@ -102,6 +102,8 @@ class Param:
             text += each + " " + " and ".join(bounds)
         if self.odd:
             text += ", odd (0 = off)"
+        if self.kind in (OPT_STR, OPT_INT):
+            text += ", or null"
         return text
 
     @property
@@ -121,7 +123,7 @@ class Param:
 
 _KIND_WORDS = {
     INT: "an integer", FLOAT: "a number", BOOL: "true or false", FLAG: "true or false",
-    STR: "text", OPT_STR: "text or null", OPT_INT: "an integer or null",
+    STR: "text", OPT_STR: "text", OPT_INT: "an integer",
     INT_PAIR: "2 integers", FLOAT_PAIR: "2 numbers", FLOAT_TRIPLE: "3 numbers",
     INT_LIST: "a list of integers", STR_LIST: "a list of text",
 }
