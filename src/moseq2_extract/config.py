@@ -438,7 +438,7 @@ STAGES: dict[str, tuple[str, ...]] = {
                      "tracking_model_ll_clip", "tracking_model_mask_threshold",
                      "tracking_model_ll_threshold", "model_smoothing_clips",
                      "angle_hampel_sig", "angle_hampel_span", "centroid_hampel_sig",
-                     "centroid_hampel_span"),
+                     "centroid_hampel_span", "choose_by_continuity"),
     HEADING_STAGE: ("flip_classifier", "flip_classifier_smoothing"),
     OUTPUT_STAGE: ("output_dir", "output_file", "frame_dtype", "write_movie", "skip_completed",
                    "compress", "compress_threads", "compress_chunk_size", "delete"),
@@ -451,7 +451,8 @@ STAGES: dict[str, tuple[str, ...]] = {
 }
 _STAGE_OF: dict[str, str] = {key: stage for stage, keys in STAGES.items() for key in keys}
 if set(_STAGE_OF) != set(PARAM_BY_KEY):  # pragma: no cover - guards the table
-    raise AssertionError(f"parameters without a stage: {set(PARAM_BY_KEY) ^ set(_STAGE_OF)}")
+    raise AssertionError("list every parameter under one stage of config.STAGES (its group "
+                         f"in --help): {sorted(set(PARAM_BY_KEY) ^ set(_STAGE_OF))}")
 
 # Keys honoured in config files although they are not CLI options (spec section 2).
 EXTRA_KEYS: dict[str, Any] = {f.name: f.default for f in fields(Config) if "extra" in f.metadata}
