@@ -86,6 +86,49 @@ class Param:
             return f"{self.help} [no effect: {self.no_effect}]"
         return self.help
 
+    @property
+    def valid(self) -> str:
+        """The values accepted, in words (``"an integer >= 0, odd (0 = off)"``)."""
+        text = _KIND_WORDS[self.kind]
+        each = " each" if self.kind in _SEQUENCES else ""
+        if self.choices is not None:
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        bounds = []
+        if self.minimum is not None:
+            bounds.append(f">= {self.minimum:g}")
+        if self.maximum is not None:
+            bounds.append(f"<= {self.maximum:g}")
+        if bounds:
+            text += each + " " + " and ".join(bounds)
+        if self.odd:
+            text += ", odd (0 = off)"
+        if self.kind in (OPT_STR, OPT_INT):
+            text += ", or null"
+        return text
+
+    @property
+    def help_text(self) -> str:
+        """What ``--help`` and the comments of ``config.yaml`` say about the parameter:
+        its help, then the values accepted."""
+        if self.kind in (STR, OPT_STR) and self.choices is None:
+            return self.full_help  # any text
+        return f"{self.full_help} [valid: {self.valid}]"
+
+    @property
+    def stage(self) -> str:
+        """The stage of the extraction the parameter belongs to (a title of
+        :data:`STAGES`), under which ``--help`` lists it."""
+        return _STAGE_OF[self.key]
+
+
+_KIND_WORDS = {
+    INT: "an integer", FLOAT: "a number", BOOL: "true or false", FLAG: "true or false",
+    STR: "text", OPT_STR: "text", OPT_INT: "an integer",
+    INT_PAIR: "2 integers", FLOAT_PAIR: "2 numbers", FLOAT_TRIPLE: "3 numbers",
+    INT_LIST: "a list of integers", STR_LIST: "a list of text",
+}
+_SEQUENCES = (INT_PAIR, FLOAT_PAIR, FLOAT_TRIPLE, INT_LIST)
+
 
 def P(default: Any, kind: str, help: str, group: str = EXTRACT, short: str | None = None,
       *, choices: tuple | None = None, minimum: float | None = None,
@@ -119,7 +162,9 @@ class Config(Mapping[str, Any]):
     """
 
     # ---- ROI / background options (find-roi, extract, batch-extract) ----
-    progress_bar: bool = P(False, FLAG, "Show progress bars", ROI, "-p")
+    progress_bar: bool = P(False, FLAG,
+        "Draw progress bars also when the output is not a terminal (a log file, a pipe, a "
+        "SLURM job); on a terminal they are always drawn", ROI, "-p")
     config_file: str | None = P(None, OPT_STR,
         "Path to a config.yaml whose values are used as defaults", ROI)
     recompute_bg: bool = P(False, BOOL,
@@ -367,6 +412,48 @@ PARAMS: tuple[Param, ...] = tuple(
 
 PARAM_BY_KEY: dict[str, Param] = {p.key: p for p in PARAMS}
 
+# Stages of the work, in the order ``--help`` lists them (titles of its option groups).
+INPUT_STAGE, ROI_STAGE, EXTRACTION_STAGE = "Input", "ROI and background", "Extraction"
+TRACKING_STAGE, HEADING_STAGE, OUTPUT_STAGE = "Tracking", "Heading", "Output"
+PERFORMANCE_STAGE, BATCH_STAGE = "Performance", "Batch and cluster"
+GENERAL_STAGE = "General"  # messages and progress bars (and --help)
+
+#: Stage title -> the parameters listed under it.
+STAGES: dict[str, tuple[str, ...]] = {
+    INPUT_STAGE: ("config_file", "mapping", "fps", "num_frames", "frame_trim", "camera_type",
+                  "pixel_format", "movie_dtype"),
+    ROI_STAGE: ("recompute_bg", "use_plane_bground", "noise_tolerance", "erode_iterations",
+                "bg_roi_erode", "dilate_iterations", "bg_sort_roi_by_position_max_rois",
+                "bg_sort_roi_by_position", "bg_roi_fill_holes", "bg_roi_gradient_kernel",
+                "bg_roi_gradient_threshold", "bg_roi_gradient_filter", "bg_roi_depth_range",
+                "manual_set_depth_range", "bg_roi_weights", "bg_roi_index", "bg_roi_shape",
+                "bg_roi_dilate", "seed", "detected_true_depth", "widen_radius",
+                "graduate_walls"),
+    EXTRACTION_STAGE: ("spatial_filter_size", "temporal_filter_size", "tail_filter_shape",
+                       "tail_filter_size", "tail_filter_iters", "cable_filter_size",
+                       "cable_filter_shape", "cable_filter_iters", "max_height", "min_height",
+                       "crop_size", "use_cc", "compute_raw_scalars", "fill_dropouts",
+                       "ignore_intrusions", "remove_thin_structures"),
+    TRACKING_STAGE: ("use_tracking_model", "tracking_model_init", "tracking_model_segment",
+                     "tracking_model_ll_clip", "tracking_model_mask_threshold",
+                     "tracking_model_ll_threshold", "model_smoothing_clips",
+                     "angle_hampel_sig", "angle_hampel_span", "centroid_hampel_sig",
+                     "centroid_hampel_span", "choose_by_continuity"),
+    HEADING_STAGE: ("flip_classifier", "flip_classifier_smoothing"),
+    OUTPUT_STAGE: ("output_dir", "output_file", "frame_dtype", "write_movie", "skip_completed",
+                   "compress", "compress_threads", "compress_chunk_size", "delete"),
+    PERFORMANCE_STAGE: ("chunk_size", "chunk_overlap", "threads", "workers"),
+    BATCH_STAGE: ("cluster_type", "extensions", "skip_checks", "local_workers",
+                  "scheduler_address", "extract_out_script", "prefix", "ncpus", "memory",
+                  "wall_time", "partition", "get_cmd", "run_cmd", "slurm_submit",
+                  "job_extra_directives", "slurm_jobs", "slurm_log_directory"),
+    GENERAL_STAGE: ("progress_bar",),
+}
+_STAGE_OF: dict[str, str] = {key: stage for stage, keys in STAGES.items() for key in keys}
+if set(_STAGE_OF) != set(PARAM_BY_KEY):  # pragma: no cover - guards the table
+    raise AssertionError("list every parameter under one stage of config.STAGES (its group "
+                         f"in --help): {sorted(set(PARAM_BY_KEY) ^ set(_STAGE_OF))}")
+
 # Keys honoured in config files although they are not CLI options (spec section 2).
 EXTRA_KEYS: dict[str, Any] = {f.name: f.default for f in fields(Config) if "extra" in f.metadata}
 
@@ -567,6 +654,27 @@ def generate_config_dict(camera_type: str = "k2") -> dict[str, Any]:
     if camera_type == "azure":
         values.update(AZURE_OVERRIDES)
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(values.items())}
+
+
+def config_file_text(camera_type: str = "k2") -> str:
+    """The text of ``config.yaml`` written by ``generate-config``: every key of
+    :func:`generate_config_dict`, each under a comment holding its help and valid values
+    (the text ``--help`` shows).  ``yaml.safe_load`` of it gives
+    :func:`generate_config_dict` exactly (comments are not data)."""
+    import textwrap
+
+    values = generate_config_dict(camera_type)
+    lines = ["# moseq2-extract config.yaml: every extraction parameter with its default.",
+             "# Edit the values; each comment says what a key does and what it accepts.",
+             "# Use it with: moseq2-extract extract --config-file config.yaml INPUT_FILE",
+             ""]
+    for line in (dump_yaml(values) or "").splitlines():
+        key = line.split(":", 1)[0]
+        if not line[:1].isspace() and key in values:  # a top-level key, not a wrapped value
+            lines += textwrap.wrap(PARAM_BY_KEY[key].help_text, width=88, initial_indent="# ",
+                                   subsequent_indent="#   ", break_on_hyphens=False)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def dump_yaml(data: Mapping[str, Any], stream=None) -> str | None:

@@ -206,12 +206,14 @@ def write_text_atomic(path: PathLike, text: str, *, durable: bool = True) -> Pat
 
 
 def write_yaml_atomic(path: PathLike, data: Mapping[str, Any], *,
-                      durable: bool = True) -> Path:
+                      durable: bool = True, comment: str | None = None) -> Path:
     """Dump ``data`` as the original writes its yaml files (sorted keys, flow-style lists)
-    to ``path`` atomically."""
+    to ``path`` atomically; ``comment`` (one line) goes first as a YAML comment, which no
+    reader sees as data."""
     from .config import dump_yaml  # config imports camera, which imports this module
 
-    return write_text_atomic(path, dump_yaml(data) or "", durable=durable)
+    head = f"# {comment}\n" if comment else ""
+    return write_text_atomic(path, head + (dump_yaml(data) or ""), durable=durable)
 
 
 def read_yaml(path: PathLike, *, what: str = "file") -> Any:

@@ -469,7 +469,8 @@ def test_item8_ctrl_c_exits_130_with_one_line_and_no_partial_files(tmp_path):
     depth = write_session(tmp_path / "s", SessionSpec(n_frames=3000, seed=1))
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moseq2_extract.cli", "extract", str(depth), "--workers", "1"],
+        [sys.executable, "-m", "moseq2_extract.cli", "extract", str(depth), "--workers", "1",
+         "-p"],  # the bar into the pipe: it says when blocks are being written
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     assert proc.stderr is not None

@@ -12,14 +12,17 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
 
 from .. import config as cfg
 from ..errors import ExtractionError
+from .help import StagedCommand, StagedOption
 from .options import fail, merged_config, schema_options
 from .outputs import after_extraction, output_options
+from .progress import TqdmProgress, new_bar, show_bars
 
 BATCH_GROUPS = (cfg.ROI, cfg.VIDEO, cfg.EXTRACT, cfg.ENGINE, cfg.BATCH)
 # batch-extract binds -c to --ncpus (spec 1.0), so --crop-size has no short flag there
@@ -43,11 +46,12 @@ def _quiet_dask() -> None:
 # ------------------------------------------------------------------------------------------
 # batch-extract
 # ------------------------------------------------------------------------------------------
-@click.command("batch-extract",
+@click.command("batch-extract", cls=StagedCommand,
                help="Extract every session under INPUT_FOLDER, in parallel: a local Dask "
                     "cluster sized to the machine by default (--local-workers 1: one session "
                     "after the other in this process), SLURM jobs with --cluster-type slurm, "
-                    "or the workers of --scheduler-address.")
+                    "or the workers of --scheduler-address.  As in moseq2-extract 1.4.0, -c "
+                    "is --ncpus here (--crop-size has no short flag on this command).")
 @click.argument("input_folder", type=click.Path(exists=True, file_okay=False))
 @schema_options(BATCH_GROUPS, shorts=BATCH_SHORTS)
 @output_options
@@ -108,19 +112,27 @@ def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
     click.echo(f"Running on {runner.describe()}")
     total = len(jobs)
     done = [0]
+    bar = _sessions_bar(total) if show_bars(config.progress_bar) else None
 
     def report(result) -> None:
         done[0] += 1
         what = (f"{result.n_frames} frames in {result.seconds:.1f} s"
                 if result.status == "done" else (result.error or ""))
         where = f" [{result.host}/{result.worker}]" if result.host else ""
-        click.echo(f"[{done[0]}/{total}] {result.status:<7} {result.input_file}: {what}{where}",
-                   err=result.status == FAILED)
+        line = f"[{done[0]}/{total}] {result.status:<7} {result.input_file}: {what}{where}"
+        if bar is not None:
+            bar.write(line, file=sys.stderr if result.status == FAILED else sys.stdout)
+            bar.update(1)
+        else:
+            click.echo(line, err=result.status == FAILED)
 
     try:
         results = runner.run(jobs, on_result=report)
     except ExtractionError as err:
         fail(err)
+    finally:
+        if bar is not None:
+            bar.close()
     ordered = sorted(skipped + results, key=lambda r: r.input_file)
     click.echo("")
     click.echo(summary_table(ordered, root=input_folder))
@@ -130,6 +142,12 @@ def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
         click.echo(f"FAILED {r.input_file}: {r.error}", err=True)
     if failures:
         sys.exit(1)
+
+
+def _sessions_bar(total: int):
+    """The bar of ``batch-extract``: sessions finished out of ``total``."""
+    return new_bar(total=total, desc="sessions", unit="session", dynamic_ncols=True,
+                   file=sys.stderr)
 
 
 def _after_batch(results, config: cfg.Config, input_folder: str, values: dict) -> None:
@@ -223,68 +241,135 @@ def copy_h5_metadata_to_yaml(input_dir: str | None, h5_metadata_path: str) -> No
 # conversion
 # ------------------------------------------------------------------------------------------
 def _video_options(func):
+    """The options convert-raw-to-avi and copy-slice share (spec 1.8), grouped by stage."""
+    staged = {"cls": StagedOption}
     func = click.option("-m", "--mapping", default="DEPTH", show_default=True,
+                        stage=cfg.INPUT_STAGE, **staged,
                         help="Video stream to read: a stream title or an index")(func)
     func = click.option("-t", "--threads", type=int, default=8, show_default=True,
-                        help="Encoder / decoder threads")(func)
-    func = click.option("--delete", is_flag=True,
+                        stage=cfg.PERFORMANCE_STAGE, **staged,
+                        help="FFV1 encoder / decoder threads (slice threads)")(func)
+    func = click.option("--delete", is_flag=True, stage=cfg.OUTPUT_STAGE, **staged,
                         help="Delete the input after the copy was verified bit-exact")(func)
     func = click.option("--fps", type=float, default=30.0, show_default=True,
+                        stage=cfg.OUTPUT_STAGE, **staged,
                         help="Frame rate written to the output")(func)
     func = click.option("-b", "--chunk-size", type=int, default=3000, show_default=True,
-                        help="Frames per read / write / verification batch")(func)
+                        stage=cfg.PERFORMANCE_STAGE, **staged,
+                        help="Frames per read / write / verification batch (a batch holds "
+                             "at most 32 MiB of frames)")(func)
+    func = click.option("-p", "--progress-bar", is_flag=True, stage=cfg.GENERAL_STAGE,
+                        **staged, help=cfg.PARAM_BY_KEY["progress_bar"].full_help)(func)
     return func
+
+
+class _CopyProgress:
+    """The bars of a copy: frames encoded, then frames verified."""
+
+    def __init__(self, name: str, enabled: bool):
+        self.name = name
+        self.enabled = enabled
+        self.stage: str | None = None
+        self.bar: TqdmProgress | None = None
+        self.frames = 0  # frames copied
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        self.frames = total
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = TqdmProgress(f"{self.name}: {stage}", enabled=self.enabled)
+        assert self.bar is not None
+        self.bar(done, total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _mapping(value: str) -> str | int:
     return int(value) if value.strip().lstrip("-").isdigit() else value
 
 
-@click.command("convert-raw-to-avi",
+@click.command("convert-raw-to-avi", cls=StagedCommand,
                help="Losslessly compress a depth recording to FFV1 .avi, verified bit-exact.")
 @click.argument("input_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output-file", type=click.Path(dir_okay=False), default=None,
+              cls=StagedOption, stage=cfg.OUTPUT_STAGE,
               help="Output (default: <input dir>/<input stem>.avi)")
 @_video_options
 def convert_raw_to_avi(input_file: str, output_file: str | None, chunk_size: int, fps: float,
-                       delete: bool, threads: int, mapping: str) -> None:
+                       delete: bool, threads: int, mapping: str, progress_bar: bool) -> None:
     from ..io.convert import convert_to_avi
 
+    bars = _CopyProgress(Path(input_file).name, show_bars(progress_bar))
+    t0 = time.perf_counter()
     try:
         out = convert_to_avi(input_file, output_file, chunk_size=chunk_size, fps=fps,
-                             delete=delete, threads=threads, mapping=_mapping(mapping))
+                             delete=delete, threads=threads, mapping=_mapping(mapping),
+                             progress=bars)
     except ExtractionError as err:
+        bars.close()
         fail(err)
-    click.echo(f"Wrote {out} (verified identical to the input)"
+    bars.close()
+    seconds = time.perf_counter() - t0
+    click.echo(f"Wrote {out} (verified identical to the input; {bars.frames} frames in "
+               f"{seconds:.1f} s, {bars.frames / max(seconds, 1e-9):.0f} frames/s encoded "
+               "and verified)" + _timestamps_note(out, input_file)
                + ("; input deleted" if delete else ""))
 
 
-@click.command("copy-slice", help="Copy a range of frames of a depth recording losslessly.")
+def _timestamps_note(out: Path, input_file: str) -> str:
+    """``, its timestamps to <file>`` when the copy got a timestamp file of its own."""
+    from ..io.convert import shares_source_timestamps, slice_timestamps_path
+
+    ts = slice_timestamps_path(out)
+    if ts.exists() and not shares_source_timestamps(out, input_file):
+        return f", its timestamps to {ts}"
+    return ""
+
+
+@click.command("copy-slice", cls=StagedCommand,
+               help="Copy a range of frames of a depth recording losslessly, with the "
+                    "range's own timestamps (<output stem>_ts.txt).")
 @click.argument("input_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output-file", type=click.Path(dir_okay=False), default=None,
-              help="Output: .avi = FFV1, any other extension = raw uint16 "
-                   "(default: <input dir>/<input stem>.avi)")
+              cls=StagedOption, stage=cfg.OUTPUT_STAGE,
+              help="Output: .avi = FFV1, any other extension = raw uint16 (default: "
+                   "<input dir>/<input stem>.avi for the whole recording, "
+                   "<input stem>_<start>-<end>.avi for part of it)")
 @click.option("-c", "--copy-slice", "copy_slice", type=int, nargs=2, default=(0, 1000),
-              show_default=True, help="Frame range [start, end) (end clipped to the length)")
+              show_default=True, cls=StagedOption, stage=cfg.INPUT_STAGE,
+              help="Frame range [start, end) (end clipped to the length)")
 @_video_options
 def copy_slice(input_file: str, output_file: str | None, copy_slice: tuple[int, int],
-               chunk_size: int, fps: float, delete: bool, threads: int, mapping: str) -> None:
-    from ..io.convert import _default_output, copy_frames
+               chunk_size: int, fps: float, delete: bool, threads: int, mapping: str,
+               progress_bar: bool) -> None:
+    from ..io.convert import copy_frames, slice_output_path
 
-    out = Path(output_file) if output_file else _default_output(Path(input_file))
+    frames = (copy_slice[0], copy_slice[1])
+    try:
+        out = (Path(output_file) if output_file
+               else slice_output_path(input_file, frames, mapping=_mapping(mapping)))
+    except ExtractionError as err:
+        fail(err)
     if out.exists():
         answer = click.prompt(f"Press ENTER to overwrite {out}, anything else to stop",
                               default="", show_default=False, err=True)
         if answer.strip():
             return
+    bars = _CopyProgress(Path(input_file).name, show_bars(progress_bar))
     try:
-        path = copy_frames(input_file, out, frames=(copy_slice[0], copy_slice[1]),
-                           chunk_size=chunk_size, fps=fps, threads=threads,
-                           mapping=_mapping(mapping), delete=delete)
+        path = copy_frames(input_file, out, frames=frames, chunk_size=chunk_size, fps=fps,
+                           threads=threads, mapping=_mapping(mapping), delete=delete,
+                           progress=bars)
     except ExtractionError as err:
+        bars.close()
         fail(err)
+    bars.close()
     click.echo(f"Wrote frames {copy_slice[0]}-{copy_slice[1]} to {path} (verified)"
-               + ("; input deleted" if delete else ""))
+               + _timestamps_note(path, input_file) + ("; input deleted" if delete else ""))
 
 
 COMMANDS = (batch_extract, aggregate_results, generate_index, agg_to_index,

@@ -19,6 +19,8 @@ from typing import Any
 
 import click
 
+from .help import StagedCommand, add_verbose_option
+
 _H5_ERRNO = re.compile(r"errno = (\d+)")
 _PARTIAL = re.compile(r"\.(.+?)\.partial(\.[^.]+)?")  # paths.partial_path's names
 _H5_FILE = re.compile(r"(?:file name|filename) = '([^']+)'")
@@ -77,7 +79,16 @@ process may write (ulimit -f))'
 
 
 class SafeGroup(click.Group):
-    """A click group whose commands end an I/O failure or Ctrl-C with one line."""
+    """A click group whose commands end an I/O failure or Ctrl-C with one line.
+
+    Its commands are :class:`~.help.StagedCommand` s (options grouped by stage in
+    ``--help``) and each gets ``-v/--verbose``."""
+
+    command_class = StagedCommand
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        add_verbose_option(cmd)
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -3,87 +3,65 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
-from .. import __version__
+from .. import IMPLEMENTATION, __version__
 from .. import config as cfg
 from ..errors import ExtractionError
-from ..paths import write_yaml_atomic
+from ..paths import write_text_atomic
 from .failures import SafeGroup
+from .help import StagedOption
 from .options import fail, merged_config, schema_options
 from .outputs import ReportWarmUp, after_extraction, output_options
+from .progress import TqdmProgress, show_bars
 
 EXTRACT_GROUPS = (cfg.ROI, cfg.VIDEO, cfg.EXTRACT, cfg.ENGINE)
+# accepted by extract as in the original, used only by batch-extract
+EXTRACT_UNUSED = ("cluster_type",)
+# this implementation's per-frame options: find-roi computes no frames
+FIND_ROI_SKIP = ("workers", "fill_dropouts", "ignore_intrusions", "remove_thin_structures")
 
-
-class _TqdmProgress:
-    """Renders the library's progress callback as a tqdm bar with frames/s."""
-
-    def __init__(self, desc: str, enabled: bool = True,
-                 on_first: Callable[[], None] | None = None):
-        self.bar: Any = None
-        self.desc = desc
-        self.enabled = enabled
-        self.on_first = on_first  # called once, at the first block written
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.on_first is not None:
-            on_first, self.on_first = self.on_first, None
-            on_first()
-        if not self.enabled:
-            return
-        if self.bar is None:
-            self.bar = _new_bar(total=total, desc=self.desc, unit="frame",
-                                dynamic_ncols=True, file=sys.stderr)
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _new_bar(**kwargs):
-    """A tqdm bar; tqdm is imported on first use (it is not needed to start work), with a
-    thread lock (no multiprocessing import) and no monitor thread."""
-    import threading
-
-    from tqdm import tqdm
-
-    tqdm.monitor_interval = 0
-    if not hasattr(tqdm, "_lock"):
-        tqdm.set_lock(threading.RLock())
-    return tqdm(**kwargs)
 
 
 @click.group(cls=SafeGroup)
-@click.version_option(__version__, prog_name="moseq2-extract")
-@click.option("-v", "--verbose", is_flag=True, help="Show informational log messages")
-def cli(verbose: bool) -> None:
+@click.version_option(__version__, prog_name="moseq2-extract",
+                      message=f"%(prog)s, version %(version)s (implementation {IMPLEMENTATION})")
+@click.option("-v", "--verbose", count=True,
+              help="Show informational messages (-vv: debug messages too); also accepted "
+                   "after the command name")
+def cli(verbose: int) -> None:
     """Extract mouse depth videos for MoSeq (fast, drop-in moseq2-extract)."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s: %(message)s")
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
 
 
-@cli.command("generate-config", help="Write a config.yaml with every extraction parameter.")
-@click.option("-o", "--output-file", type=click.Path(), default="config.yaml",
-              show_default=True)
+@cli.command("generate-config",
+             help="Write a config.yaml with every extraction parameter, each under a comment "
+                  "with its help and valid values (as in extract --help).")
+@click.option("-o", "--output-file", type=click.Path(dir_okay=False), default="config.yaml",
+              show_default=True, help="File to write")
 @click.option("--camera-type", default="k2", show_default=True,
               help="'azure' writes the Azure Kinect defaults; anything else the Kinect ones")
-def generate_config(output_file: str, camera_type: str) -> None:
-    write_yaml_atomic(Path(output_file), cfg.generate_config_dict(camera_type))
-    click.echo("Successfully generated config file in base directory.")
+@click.option("--force", is_flag=True,
+              help="Overwrite OUTPUT_FILE if it exists (without it an existing file is kept)")
+def generate_config(output_file: str, camera_type: str, force: bool) -> None:
+    path = Path(output_file)
+    if path.exists() and not force:
+        fail(f"{path}: already exists; not overwritten (use --force to replace it, or -o to "
+             "write another file)")
+    write_text_atomic(path, cfg.config_file_text(camera_type))
+    click.echo(f"Wrote {path.resolve()} ({len(cfg.generate_config_dict(camera_type))} "
+               "parameters, each with its help as a comment)")
 
 
 @cli.command("find-roi", help="Find the arena background and ROI of one recording.")
 @click.argument("input_file", type=click.Path(exists=True, dir_okay=False))
-@schema_options([cfg.ROI, cfg.ENGINE])
-@click.option("-m", "--mapping", default="DEPTH", show_default=True,
-              help="Video stream to read: a stream title or an index")
+@schema_options([cfg.ROI, cfg.ENGINE], skip=FIND_ROI_SKIP)
+@click.option("-m", "--mapping", default="DEPTH", show_default=True, cls=StagedOption,
+              stage=cfg.INPUT_STAGE, help="Video stream to read: a stream title or an index")
 @click.pass_context
 def find_roi(ctx: click.Context, input_file: str, **values) -> None:
     from ..camera import detect_camera
@@ -112,7 +90,7 @@ def find_roi(ctx: click.Context, input_file: str, **values) -> None:
 
 @cli.command("extract", help="Extract one recording into proc/results_XX.{h5,yaml,mp4}.")
 @click.argument("input_file", type=click.Path(exists=True, dir_okay=False))
-@schema_options(EXTRACT_GROUPS)
+@schema_options(EXTRACT_GROUPS, unused=EXTRACT_UNUSED)
 @output_options
 @click.pass_context
 def extract(ctx: click.Context, input_file: str, **values) -> None:
@@ -142,7 +120,8 @@ def run_extract(input_file: str, config: cfg.Config, output_dir: str | None, *,
     ``on_first_block`` is called once, when the first block has been written."""
     from ..pipeline.session import extract_session
 
-    bar = _TqdmProgress(Path(input_file).name, enabled=True, on_first=on_first_block)
+    bar = TqdmProgress(Path(input_file).name, enabled=show_bars(config.progress_bar),
+                        on_first=on_first_block)
     try:
         outcome = extract_session(input_file, config, output_dir=output_dir, progress=bar)
     except ExtractionError as err:
@@ -168,7 +147,7 @@ def demo(directory: str, frames: int, fmt: str, seed: int, case: str) -> None:
 
     try:
         report = run_demo(Path(directory), n_frames=frames, fmt=fmt, seed=seed, case=case,
-                          progress=_TqdmProgress("demo"))
+                          progress=TqdmProgress("demo"))
     except ExtractionError as err:
         fail(err)
     click.echo(report)

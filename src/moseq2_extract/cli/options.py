@@ -16,6 +16,7 @@ import click
 from .. import config as cfg
 from ..config import PARAMS, Param, make_config, read_config_file
 from ..errors import ConfigError
+from .help import StagedOption
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ _EXTENSION = re.compile(r"^\.?(dat|avi|mkv|tar\.gz|tgz)(,\.?(dat|avi|mkv|tar\.gz
                         re.IGNORECASE)
 
 
-class ExtensionsOption(click.Option):
+class ExtensionsOption(StagedOption):
     """A repeatable option that also takes several values after one flag.
 
     ``--extensions .dat .avi``, ``--extensions .dat,.avi`` and ``--extensions .dat
@@ -69,16 +70,16 @@ class ExtensionsOption(click.Option):
             target.process = process
 
 
-def _option(param: Param, short: str | None) -> Callable:
+def _option(param: Param, short: str | None, no_effect: bool = False) -> Callable:
     decls = [param.flag] + ([short] if short else [])
-    kw: dict[str, Any] = {"help": param.full_help, "show_default": True}
-    if param.key == "extensions":
-        kw["cls"] = ExtensionsOption
+    kw: dict[str, Any] = {"help": param.help_text, "show_default": True,
+                          "cls": ExtensionsOption if param.key == "extensions" else StagedOption,
+                          "stage": param.stage, "no_effect": no_effect}
     kind = param.kind
     if kind == cfg.FLAG:
         kw.update(is_flag=True, default=bool(param.default))
     elif kind == cfg.BOOL:
-        kw.update(type=bool, default=param.default)
+        kw.update(type=bool, default=param.default, boolean=True)
     elif kind in (cfg.INT_PAIR, cfg.FLOAT_PAIR, cfg.FLOAT_TRIPLE):
         kw.update(type=int if kind == cfg.INT_PAIR else float,
                   nargs=3 if kind == cfg.FLOAT_TRIPLE else 2, default=param.default)
@@ -94,7 +95,7 @@ def _option(param: Param, short: str | None) -> Callable:
 
 
 def schema_options(groups: Iterable[str], *, shorts: dict[str, str | None] | None = None,
-                   skip: Iterable[str] = ()) -> Callable:
+                   skip: Iterable[str] = (), unused: Iterable[str] = ()) -> Callable:
     """Decorator adding every parameter of ``groups`` as an option.
 
     Parameters
@@ -105,14 +106,18 @@ def schema_options(groups: Iterable[str], *, shorts: dict[str, str | None] | Non
         Per-command short-flag overrides (key -> flag or None).
     skip : iterable of str
         Keys not to add.
+    unused : iterable of str
+        Keys this command accepts but does not use: hidden from ``--help`` (named in its
+        last line), like every parameter declared with ``no_effect``.
     """
     shorts = shorts or {}
-    skip = set(skip)
+    skip, unused = set(skip), set(unused)
     chosen = [p for p in PARAMS if p.group in set(groups) and p.key not in skip]
 
     def decorate(func: Callable) -> Callable:
         for p in reversed(chosen):
-            func = _option(p, shorts.get(p.key, p.short))(func)
+            inert = p.no_effect is not None or p.key in unused
+            func = _option(p, shorts.get(p.key, p.short), inert)(func)
         return func
 
     return decorate

@@ -15,16 +15,20 @@ from typing import Any
 
 import click
 
+from .. import config as cfg
 from ..errors import ExtractionError
+from .help import StagedOption
 from .options import fail
 
 
 def output_options(func: Callable) -> Callable:
     """Add ``--report/--no-report`` and ``--nwb`` to an extraction command."""
-    func = click.option("--nwb", is_flag=True, default=False,
+    func = click.option("--nwb", is_flag=True, default=False, cls=StagedOption,
+                        stage=cfg.OUTPUT_STAGE,
                         help="Also export each extraction to NWB (proc/results_XX.nwb; "
                              "needs the 'nwb' extra)")(func)
     func = click.option("--report/--no-report", "report", default=True, show_default=True,
+                        cls=StagedOption, stage=cfg.OUTPUT_STAGE,
                         help="Write the QC report (proc/report.html; batch-extract also "
                              "INPUT_FOLDER/report.html)")(func)
     return func

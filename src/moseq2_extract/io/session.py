@@ -5,7 +5,8 @@
 * metadata -- ``<dir>/metadata.json`` (defaults, with a warning, when it is missing or not
   a JSON object; nothing is written beside the recording); for an archive the member
   ``metadata.json``, else ``<dir>/<stem>.json`` next to it;
-* timestamps -- ``<dir>/depth_ts.txt`` (ms), else ``<dir>/timestamps.csv`` (s -> ms), else
+* timestamps -- ``<dir>/<stem>_ts.txt`` (ms; a copy-slice of part of a recording writes
+  one), else ``<dir>/depth_ts.txt`` (ms), else ``<dir>/timestamps.csv`` (s -> ms), else
   the video container's own frame times (ms); archive members likewise.
 
 When timestamps and frames disagree in number, the overlapping frames are kept and a
@@ -240,7 +241,9 @@ def load_session(
                                                   source=ts_label, bad_lines=bad_lines)
                 source = ts_name
         else:
-            for ts_name in TIMESTAMP_FILES:
+            # a copy of part of a recording (copy-slice) has its own <stem>_ts.txt
+            own = f"{session_stem(depth_path)}_ts.txt"
+            for ts_name in dict.fromkeys((own, *TIMESTAMP_FILES)):
                 ts_path = session_dir / ts_name
                 if ts_path.is_file():
                     timestamps = load_timestamps(ts_path, bad_lines=bad_lines)
@@ -281,7 +284,7 @@ def load_session(
             warnings.append(message)
             nframes = usable
             timestamps = timestamps[:usable]
-        if source == "depth_ts.txt" and looks_like_seconds(timestamps):
+        if source.endswith("_ts.txt") and looks_like_seconds(timestamps):
             message = (f"{ts_label}: timestamps look like seconds (median step "
                        f"{float(np.median(np.diff(timestamps))):.4g}); kept as they are")
             logger.warning("%s", message)

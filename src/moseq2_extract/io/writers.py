@@ -12,7 +12,7 @@ import functools
 import logging
 import struct
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,10 @@ class DepthVideoWriter:
         Encoder threads (0 = automatic).
     title : str, optional
         Stream title stored in the container (e.g. ``"DEPTH"``).
+    on_packet : callable(bytes), optional
+        Called with the bytes of every encoded packet, in order, as it is written (a
+        verifier decodes them while the encoding goes on, see
+        :mod:`moseq2_extract.io.convert`).
 
     Examples
     --------
@@ -96,7 +100,7 @@ class DepthVideoWriter:
 
     def __init__(self, path: str | Path, *, width: int, height: int, fps: float = 30.0,
                  codec: str = "ffv1", pixel_format: str = "gray16le", threads: int = 0,
-                 title: str | None = None):
+                 title: str | None = None, on_packet: Callable[[bytes], None] | None = None):
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in _FORMATS:
@@ -113,6 +117,7 @@ class DepthVideoWriter:
         self.fps = float(fps)
         self.pixel_format = pixel_format
         self.frames_written = 0
+        self._on_packet = on_packet
         self._tmp = partial_path(self.path, keep_suffix=True)
         self._closed = False
         self._raw_mkv = codec == "rawvideo" and suffix == ".mkv"
@@ -125,6 +130,8 @@ class DepthVideoWriter:
             stream.pix_fmt = pixel_format
             if codec == "ffv1":
                 stream.options = _ffv1_options(self.width, self.height)
+            # FFV1 encodes its slices in parallel (slice threads; frame threads it has not)
+            stream.codec_context.thread_type = "SLICE"
             stream.codec_context.thread_count = int(threads)
             if title:
                 stream.metadata["title"] = title
@@ -145,14 +152,25 @@ class DepthVideoWriter:
             raise ValueError(f"{self.path}: writer is closed")
         av = _import_av()
         arr = _as_frames(frames, self.height, self.width)
-        stream, container = self._stream, self._container
+        stream = self._stream
         for frame in arr:
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame),
                                             format=self.pixel_format)
             vf.pts = self.frames_written
             for packet in stream.encode(vf):
-                container.mux(packet)
+                self._mux(packet)
             self.frames_written += 1
+
+    def _mux(self, packet: Any) -> None:
+        if self._on_packet is not None:
+            self._on_packet(bytes(packet))
+        self._container.mux(packet)
+
+    @property
+    def extradata(self) -> bytes | None:
+        """The encoder's global header (FFV1 version 3 keeps its configuration there),
+        available once the first frame is encoded; what a decoder of the packets needs."""
+        return self._stream.codec_context.extradata
 
     def close(self) -> Path:
         """Flush the encoder, finish the file and move it to its final name."""
@@ -160,7 +178,7 @@ class DepthVideoWriter:
             return self.path
         try:
             for packet in self._stream.encode(None):
-                self._container.mux(packet)
+                self._mux(packet)
             self._container.close()
             if self._raw_mkv and not _patch_b16g(self._tmp, 1):
                 raise RuntimeError(f"{self.path}: could not mark the raw track as 16-bit grey")

@@ -34,7 +34,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .. import __version__
+from .. import IMPLEMENTATION, __version__
 from ..errors import InputFileError
 from ..extract.quality import QUALITY_DATASET, Quality
 from ..extract.results import SCALAR_NAMES
@@ -222,7 +222,8 @@ def export_nwb(h5_path: str | os.PathLike, output: str | os.PathLike | None = No
             "Depth recording of a freely moving mouse, extracted for MoSeq",
             experimenter=_first(metadata, "Experimenter"),
             institution=_first(metadata, "Institution"),
-            source_script=f"moseq2-extract {__version__} (extract_version {version})",
+            source_script=f"moseq2-extract {__version__} ({IMPLEMENTATION}; extract_version "
+                          f"{version})",
             source_script_file_name=str(h5_path.name),
             subject=Subject(subject_id=subject_id,
                             species=species or _first(metadata, "Species") or DEFAULT_SPECIES,
@@ -305,7 +306,8 @@ def export_nwb(h5_path: str | os.PathLike, output: str | os.PathLike | None = No
         table.add_column("value", "Value as JSON text")
         table.add_column("help", "Help text of the parameter")
         rows = [("extract_version", _json(version), "Version of moseq2-extract"),
-                ("implementation_version", _json(__version__), "Version of this exporter"),
+                ("implementation_version", _json(IMPLEMENTATION), "Implementation and version "
+                 "of this exporter"),
                 ("true_depth", _json(float(np.asarray(ext["true_depth"][()]))),
                  "Detected depth of the arena floor (mm)"),
                 ("uuid", _json(str(uuid)), "uuid of the extraction")]

@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 #: Default version string written to ``/metadata/extraction/extract_version``.
 EXTRACT_VERSION = "1.4.0"
 
+#: Attribute of :data:`EXTRACTION_GROUP` (beside its ``extract_version`` dataset, which
+#: keeps the version downstream tools expect) naming the implementation that wrote the
+#: file and its own version (``"moseq2-extract-fast 0.1.0"``).
+IMPLEMENTATION_ATTR = "implementation"
+
 #: Group paths.
 ACQUISITION_GROUP = "metadata/acquisition"
 EXTRACTION_GROUP = "metadata/extraction"

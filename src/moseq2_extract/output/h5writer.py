@@ -25,6 +25,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from .. import IMPLEMENTATION
 from ..errors import InputFileError
 from ..extract.results import SCALAR_NAMES, ChunkResult
 from ..paths import commit_partial, partial_path
@@ -33,6 +34,7 @@ from .h5layout import (
     EXTRACT_VERSION,
     EXTRACTION_GROUP,
     FLIPS,
+    IMPLEMENTATION_ATTR,
     LATE_DATASETS,
     LAYOUT,
     MASK_BOOL,
@@ -271,6 +273,7 @@ def create_layout(
     write_acquisition_metadata(acq, acquisition_metadata or {})
     params = {k: v for k, v in (parameters or {}).items() if k != "true_depth"}
     write_parameters(h5.require_group(PARAMETERS_GROUP), params, parameter_descriptions)
+    h5[EXTRACTION_GROUP].attrs[IMPLEMENTATION_ATTR] = IMPLEMENTATION
 
 
 def create_extract_h5(h5_file: h5py.File, acquisition_metadata: Mapping[str, Any] | None,

@@ -13,10 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import IMPLEMENTATION, __version__
 from ..errors import InputFileError
 from ..paths import read_yaml, write_yaml_atomic
 
 log = logging.getLogger(__name__)
+
+#: First line of every status file, a YAML comment (no key is added to the original's).
+WRITTEN_BY = f"written by {IMPLEMENTATION} (extract_version {__version__})"
 
 __all__ = ["input_record", "is_complete", "read_status", "status_dict", "write_status",
            "write_yaml_atomic"]
@@ -71,7 +75,7 @@ def write_status(path: str | os.PathLike, *, complete: bool, metadata: Mapping[s
     """
     data = status_dict(complete=complete, metadata=metadata, parameters=parameters, uuid=uuid,
                        skip=skip, extra=extra)
-    return write_yaml_atomic(path, data, durable=durable)
+    return write_yaml_atomic(path, data, durable=durable, comment=WRITTEN_BY)
 
 
 def input_record(session: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .. import __version__
+from .. import IMPLEMENTATION, __version__
 from ..errors import InputFileError
 from ..extract.quality import QUALITY_DATASET
 from ..paths import write_text_atomic
@@ -107,7 +107,8 @@ def _picture(image: np.ndarray, caption: str, alt: str) -> html.Picture:
 def _versions() -> list[tuple[str, str]]:
     import h5py
 
-    out = [("moseq2-extract (this report)", __version__), ("python", platform.python_version()),
+    out = [("moseq2-extract (this report)", f"{__version__} ({IMPLEMENTATION})"),
+           ("python", platform.python_version()),
            ("numpy", np.__version__), ("opencv", cv2.__version__), ("h5py", h5py.__version__)]
     try:
         import matplotlib
@@ -322,7 +323,7 @@ def render_batch(rows: list[SessionSummary], index_dir: Path, *, title: str) -> 
         html.batch_table(rows, index_dir),
         f'<p class="note">Outlier rules: {html.esc(rules)}.</p>',
         f'<p class="note">Written {_dt.datetime.now().astimezone().isoformat(timespec="seconds")}'
-        f" by moseq2-extract {html.esc(__version__)}.</p>",
+        f" by moseq2-extract {html.esc(__version__)} ({html.esc(IMPLEMENTATION)}).</p>",
     ])
     return html.page(title, body)
 

@@ -55,3 +55,58 @@ def test_copy_frames_slices_to_video_and_raw(raw_session, tmp_path):
     raw = copy_frames(path, tmp_path / "slice.bin", frames=(0, 2))  # replaced, not appended
     assert raw.stat().st_size == 2 * 424 * 512 * 2
     assert path.exists()
+
+
+def test_blocks_are_bounded_whatever_the_chunk_size(raw_session, monkeypatch, tmp_path):
+    """Memory is bounded by a block: at most MAX_BLOCK_BYTES of frames move at once, even
+    when the chunk size asks for the whole recording; the progress callback sees every
+    block, encoding then verification."""
+    path, frames = raw_session
+    monkeypatch.setattr(convert_mod, "MAX_BLOCK_BYTES", 4 * 424 * 512 * 2)  # 4 frames
+    calls = []
+    out = copy_frames(path, tmp_path / "all.avi", chunk_size=3000,
+                      progress=lambda stage, done, total: calls.append((stage, done, total)))
+    encoded = [c[1] for c in calls if c[0] == "encode"]
+    verified = [c[1] for c in calls if c[0] == "verify"]
+    assert encoded == [4, 8, 12, 16, 20, 23]
+    assert verified == sorted(verified) and verified[-1] == 23  # on a thread, in step
+    # after each block, at most MAX_PENDING_BLOCKS blocks wait for their verification
+    lag = [e - v for (_, e, _), (_, v, _) in zip(calls[0::2], calls[1::2])]
+    assert max(lag) <= 2 * 4
+    assert {c[2] for c in calls} == {23}
+    with open_depth_video(out) as reader:
+        assert np.array_equal(reader.read(0, 23), frames)
+
+
+def test_a_slice_gets_its_own_timestamp_lines(raw_session, tmp_path):
+    path, _ = raw_session
+    lines = [f"{1000 + 33.3 * i:.1f} {i}" for i in range(23)]  # every column is kept
+    (path.parent / "depth_ts.txt").write_text("\n".join(lines) + "\n")
+    out = copy_frames(path, path.parent / "cut.dat", frames=(5, 9))
+    assert convert_mod.slice_timestamps_path(out) == path.parent / "cut_ts.txt"
+    assert (path.parent / "cut_ts.txt").read_text().splitlines() == lines[5:9]
+    # the whole recording beside it: depth_ts.txt applies as it is, nothing is written
+    beside = copy_frames(path, path.with_name("depth.avi"))
+    assert convert_mod.slice_timestamps_path(beside) == path.parent / "depth_ts.txt"
+    assert (path.parent / "depth_ts.txt").read_text().splitlines() == lines
+    # elsewhere, it takes its timestamps along; a later copy replaces an earlier one's
+    copy_frames(path, tmp_path / "whole.avi", frames=(0, 3))
+    whole = copy_frames(path, tmp_path / "whole.avi")
+    assert (tmp_path / "whole_ts.txt").read_text().splitlines() == lines
+    (path.parent / "depth_ts.txt").unlink()
+    copy_frames(path, whole)  # a source without timestamps: no stale file is left
+    assert not (tmp_path / "whole_ts.txt").exists()
+
+
+def test_default_slice_name_says_which_part(raw_session):
+    path, _ = raw_session
+    assert convert_mod.slice_output_path(path, (0, None)) == path.with_name("depth.avi")
+    assert convert_mod.slice_output_path(path, (0, 1000)) == path.with_name("depth.avi")
+    assert convert_mod.slice_output_path(path, (3, 9)) == path.with_name("depth_3-9.avi")
+
+
+def test_a_matroska_copy_is_verified_alike(raw_session, tmp_path):
+    path, frames = raw_session
+    out = copy_frames(path, tmp_path / "cut.mkv", frames=(2, 9), chunk_size=3)
+    with open_depth_video(out) as reader:
+        assert np.array_equal(reader.read(0, reader.nframes), frames[2:9])

@@ -30,7 +30,7 @@ def test_round_trip_and_layout(tmp_path):
     }
     assert type(data["parameters"]["true_depth"]) is float
     text = path.read_text()
-    top = [line.split(":")[0] for line in text.splitlines() if line and line[0] != " "]
+    top = [line.split(":")[0] for line in text.splitlines() if line and line[0] not in " #"]
     assert top == ["complete", "metadata", "parameters", "skip", "uuid"]
     assert "  crop_size: [80, 80]\n" in text
     assert "  DepthResolution: [512, 424]\n" in text
