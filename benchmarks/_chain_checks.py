@@ -33,14 +33,25 @@ def _index(data: Path) -> dict[str, Any]:
 
 
 def _sessions(data: Path) -> dict[str, dict[str, Any]]:
-    """uuid -> {h5, n (frames), name (SessionName), group}."""
+    """uuid -> {h5, n (frames), name (SessionName), group, dropped, gap_rows}: ``dropped`` is
+    the number of frames the camera lost (the ground truth's timestamp gaps), ``gap_rows`` the
+    NaN rows moseq2-pca's own gap rule (``insert_nans``, floor of gap / frame period at its
+    default 30 fps) makes of the recording's timestamps: a 2-frame gap a little shorter than
+    2/30 s gets none."""
+    from moseq2_pca.util import insert_nans
+
     out = {}
     for e in _index(data)["files"]:
         with h5py.File(e["path"][0], "r") as f:
             n = f["frames"].shape[0]
             crop = f["frames"].shape[1:]
-        out[e["uuid"]] = {"h5": e["path"][0], "n": int(n), "crop": list(crop),
-                          "name": e["metadata"]["SessionName"], "group": e["group"]}
+        name = e["metadata"]["SessionName"]
+        truth = np.load(data / name / "ground_truth.npz")
+        gaps = np.round(np.diff(truth["timestamps_ms"]) / (1000 / float(truth["fps"]))) - 1
+        _, idx, _ = insert_nans(truth["timestamps_ms"] / 1000.0, np.zeros(n), fps=30)
+        out[e["uuid"]] = {"h5": e["path"][0], "n": int(n), "crop": list(crop), "name": name,
+                          "group": e["group"], "dropped": int(gaps[gaps > 0].sum()),
+                          "gap_rows": int(np.isnan(idx).sum())}
     return out
 
 
@@ -60,19 +71,30 @@ def check_train_pca(data: Path) -> dict[str, Any]:
 
 
 def check_apply_pca(data: Path) -> dict[str, Any]:
+    """Scores per session: one row per frame plus the NaN rows moseq2-pca puts in the gaps of
+    our timestamps (as many as the recording's own timestamps give), ``scores_idx`` mapping
+    the rows back to our frames."""
     sessions = _sessions(data)
     bad = []
     with h5py.File(data / "_pca" / "pca_scores.h5", "r") as f:
         if set(f["scores"]) != set(sessions):
             return {"ok": False, "detail": "scores are not keyed by the index's uuids"}
         for uid, s in sessions.items():
-            sc = f["scores"][uid][()]
-            finite = float(np.isfinite(sc).all(axis=1).mean())
-            if sc.shape[0] != s["n"] or f["scores_idx"][uid].shape != (s["n"],) or finite < 0.9:
-                bad.append(f"{s['name']}: scores {sc.shape}, {finite:.0%} finite rows")
+            sc, idx = f["scores"][uid][()], f["scores_idx"][uid][()]
+            real = ~np.isnan(idx)
+            finite = float(np.isfinite(sc[real]).all(axis=1).mean())
+            if (sc.shape[0] != s["n"] + s["gap_rows"] or idx.shape != (sc.shape[0],)
+                    or not np.array_equal(idx[real], np.arange(s["n"])) or finite < 0.9
+                    or np.isfinite(sc[~real]).any()):
+                bad.append(f"{s['name']}: scores {sc.shape} for {s['n']} frames + "
+                           f"{s['gap_rows']} gap rows expected, {int((~real).sum())} made, "
+                           f"{finite:.0%} finite rows")
         k = f["scores"][uid].shape[1]
+    gaps = {s["name"]: f"{s['gap_rows']} of {s['dropped']}" for s in sessions.values()
+            if s["dropped"]}
     return {"ok": not bad, "detail": "; ".join(bad) or
-            f"{len(sessions)} sessions x (n_frames, {k}) scores, all rows finite"}
+            f"{len(sessions)} sessions x (frames + gap rows, {k}) scores, every frame's row "
+            f"finite, NaN rows filling the dropped frames {gaps}"}
 
 
 def check_changepoints(data: Path) -> dict[str, Any]:
@@ -82,7 +104,7 @@ def check_changepoints(data: Path) -> dict[str, Any]:
         fps = float(f["metadata/fps"][()])
         for uid, s in sessions.items():
             cps = np.sort(f["cps"][uid][()].ravel())
-            if cps.size < 2 or cps.min() < 0 or cps.max() > s["n"] / fps:
+            if cps.size < 2 or cps.min() < 0 or cps.max() > (s["n"] + s["gap_rows"]) / fps:
                 bad.append(f"{s['name']}: {cps.size} changepoints")
                 continue
             durations.extend(np.diff(cps))
@@ -100,8 +122,10 @@ def check_learn_model(data: Path) -> dict[str, Any]:
         warnings.simplefilter("ignore")
         model = joblib.load(data / "model" / "model.p")
     labels = dict(zip(model["keys"], model["labels"]))
-    bad = [f"{s['name']}: {np.asarray(labels.get(uid, [])).shape[0]} labels for {s['n']} frames"
-           for uid, s in sessions.items() if np.asarray(labels.get(uid, [])).shape[0] != s["n"]]
+    want = {uid: s["n"] + s["gap_rows"] for uid, s in sessions.items()}  # the scores' rows
+    bad = [f"{s['name']}: {np.asarray(labels.get(uid, [])).shape[0]} labels for {want[uid]} "
+           "score rows" for uid, s in sessions.items()
+           if np.asarray(labels.get(uid, [])).shape[0] != want[uid]]
     groups = model["metadata"].get("groups", {})
     wrong_group = [s["name"] for uid, s in sessions.items() if groups.get(uid) != s["group"]]
     if wrong_group:
@@ -110,7 +134,7 @@ def check_learn_model(data: Path) -> dict[str, Any]:
     used = used[used >= 0]
     iters = model["run_parameters"].get("num_iter")
     return {"ok": not bad and used.size > 1, "states_used": int(used.size),
-            "detail": "; ".join(bad) or f"labels for every frame of {len(labels)} sessions, "
+            "detail": "; ".join(bad) or f"a label per score row of {len(labels)} sessions, "
                       f"{used.size} states used after {iters} iterations, groups from the index"}
 
 
@@ -138,10 +162,16 @@ def check_scalar_summary(data: Path) -> dict[str, Any]:
         bad.append(f"columns missing: {missing}")
     errs = []
     for uid, s in _sessions(data).items():
-        rows = df[df["uuid"] == uid].sort_values("frame index")
+        rows = df[df["uuid"] == uid]
         truth = np.load(data / s["name"] / "ground_truth.npz")
-        if len(rows) != s["n"]:
-            bad.append(f"{s['name']}: {len(rows)} rows for {s['n']} frames")
+        if len(rows) != s["n"] + s["gap_rows"]:
+            bad.append(f"{s['name']}: {len(rows)} rows for {s['n']} frames + "
+                       f"{s['gap_rows']} gap rows")
+            continue
+        # the model's gap rows have no frame (and NaN scalars); every frame has its row
+        rows = rows[rows["frame index"].notna()].sort_values("frame index")
+        if not np.array_equal(rows["frame index"].to_numpy(), np.arange(s["n"])):
+            bad.append(f"{s['name']}: frame rows do not cover the {s['n']} frames")
             continue
         for col in need:
             if col in rows and rows[col].isna().mean() > 0.05:

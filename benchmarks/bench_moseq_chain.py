@@ -118,13 +118,41 @@ def set_groups(index_file: Path) -> dict[str, str]:
     return {e["metadata"]["SessionName"]: e["group"] for e in index["files"]}
 
 
-def write_sessions(data: Path, n_sessions: int, frames: int) -> None:
+def drop_frames(session: Path, gaps: list[tuple[int, int]]) -> int:
+    """Remove frames from a .dat session as a camera that dropped them would: the depth
+    frames, their ``depth_ts.txt`` lines (a timestamp gap remains) and, so the checks still
+    line up, the per-frame rows of ``ground_truth.npz``.  ``gaps``: (first frame, count).
+
+    Returns the number of frames removed.
+    """
+    import numpy as np
+
+    truth = dict(np.load(session / "ground_truth.npz"))
+    h, w = truth["background"].shape
+    n = len(truth["timestamps_ms"])
+    keep = np.ones(n, bool)
+    for first, count in gaps:
+        keep[first:first + count] = False
+    frames = np.fromfile(session / "depth.dat", dtype="<u2").reshape(n, h, w)
+    frames[keep].tofile(session / "depth.dat")
+    lines = (session / "depth_ts.txt").read_text().splitlines()
+    (session / "depth_ts.txt").write_text("".join(ln + "\n" for ln, k in zip(lines, keep) if k))
+    np.savez(session / "ground_truth.npz", **{
+        k: v[keep] if v.ndim and len(v) == n else v for k, v in truth.items()})
+    return int((~keep).sum())
+
+
+def write_sessions(data: Path, n_sessions: int, frames: int) -> int:
+    """The synthetic sessions; the first (.dat) loses frames in four gaps (1, 2, 3 and 6
+    frames, as a Kinect drops them).  Returns the number of frames dropped."""
     from moseq2_extract.synthetic import SessionSpec, write_session
 
     for i in range(n_sessions):
         write_session(data / f"rec{i}", SessionSpec(
             n_frames=frames, seed=40 + i, session_name=f"rec{i}", subject_name=f"mouse{i}"),
             fmt=FORMATS[i % len(FORMATS)])
+    q = frames // 5
+    return drop_frames(data / "rec0", [(q, 1), (2 * q, 2), (3 * q, 3), (4 * q, 6)])
 
 
 def main() -> int:
@@ -171,10 +199,11 @@ def main() -> int:
     steps: list[Step] = []
 
     t0 = time.perf_counter()
-    write_sessions(data, args.sessions, args.frames)
+    dropped = write_sessions(data, args.sessions, args.frames)
     steps.append(Step("synthetic sessions", f"write_session x{args.sessions}",
                       time.perf_counter() - t0, True,
-                      f"{args.sessions} x {args.frames} frames ({', '.join(FORMATS)})"))
+                      f"{args.sessions} x {args.frames} frames ({', '.join(FORMATS)}); "
+                      f"rec0 dropped {dropped} frames in 4 gaps"))
 
     plan: list[tuple[str, list[str | Path], Path | None, bool]] = [
         # (step, command, cwd, runs in the chain venv)
