@@ -84,7 +84,8 @@ def setup_venv(venv: Path, python: str, constraints: bool) -> None:
 
 def chain_env(venv: Path) -> dict[str, str]:
     """Environment of the chain tools: the venv's bin first on PATH (its ffmpeg, if any),
-    one BLAS/JAX thread pool per core that we are given, no GPU probing."""
+    JAX on the CPU (no accelerator probing), matplotlib without a display, and no
+    PYTHONPATH (our package stays out of their interpreter)."""
     env = dict(os.environ)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env.pop("PYTHONPATH", None)
