@@ -6,15 +6,18 @@ each phase's start (seconds from the moment the child was launched) and duration
 
     python benchmarks/bench_startup.py --frames 1800 --repeats 3
     python benchmarks/bench_startup.py --importtime        # + imports by package
-    python benchmarks/bench_startup.py --src /tmp/before/src   # another checkout
+    python benchmarks/bench_startup.py --src /tmp/before/src --src src   # alternated
+    python benchmarks/bench_startup.py --bytecode remove   # modules compiled every run
 
 The phases before the first block (interpreter start, imports, the CLI, opening the
 session, background, floor plane, ROI, starting the workers) are the session's fixed
 cost: a batch pays them once per session.  ``--importtime`` runs the same command under
 ``python -X importtime`` and sums the modules' own import time per top-level package.
 
-Medians over ``--repeats`` runs are printed; each run has a fresh ``proc/``.  Not part of
-the test suite; on a shared machine the figures are indicative (the load is printed).
+Medians over ``--repeats`` runs are printed; each run has a fresh ``proc/``.  The CPU
+column (the time of the thread that ran the phase) is the robust figure on a busy
+machine; wall time there mostly measures the other processes.  Not part of the test
+suite; on a shared machine the figures are indicative (the load is printed).
 """
 
 from __future__ import annotations
@@ -229,6 +232,29 @@ def print_timeline(runs: list[tuple[float, list[tuple[str, float, float, float]]
           f"{_median(started):.3f} s (median of {len(started)})")
 
 
+def package_dir(env: dict[str, str]) -> Path:
+    """The moseq2_extract folder the child imports with ``env``."""
+    out = subprocess.run([sys.executable, "-c", "import moseq2_extract, os; "
+                          "print(os.path.dirname(moseq2_extract.__file__))"],
+                         env=env, capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip())
+
+
+def set_bytecode(env: dict[str, str], mode: str) -> None:
+    """``compile``: byte-compile the package, as installing it does; ``remove``: delete its
+    bytecode, so that every run compiles its modules again (what an editable checkout
+    costs where ``PYTHONDONTWRITEBYTECODE`` is set); ``asis``: leave it."""
+    import compileall
+    import shutil
+
+    folder = package_dir(env)
+    if mode == "compile":
+        compileall.compile_dir(folder, quiet=1)
+    elif mode == "remove":
+        for cache in folder.rglob("__pycache__"):
+            shutil.rmtree(cache)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2:])
@@ -237,8 +263,12 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=1800, help="frames of the session")
     ap.add_argument("--fmt", default="dat", choices=["dat", "avi"])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--src", type=Path, default=None,
-                    help="source tree (its src/ folder) to run instead of the installed one")
+    ap.add_argument("--src", type=Path, action="append", default=None,
+                    help="source tree (its src/ folder) to run instead of the installed one; "
+                         "give it twice to alternate two trees (e.g. before and after)")
+    ap.add_argument("--bytecode", choices=["compile", "remove", "asis"], default="compile",
+                    help="byte-compile the package first (default, as an installed package "
+                         "is), remove its bytecode (each run compiles it), or leave it")
     ap.add_argument("--work", type=Path, default=Path("bench_out/startup"))
     ap.add_argument("--importtime", action="store_true", help="also profile the imports")
     ap.add_argument("--top", type=int, default=15, help="packages listed by --importtime")
@@ -248,23 +278,31 @@ def main() -> None:
     sys.path.insert(0, str(HERE))
     from _common import make_session, warm_cache
 
-    env = dict(os.environ)
-    if args.src is not None:
-        env["PYTHONPATH"] = f"{args.src.resolve()}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    trees: dict[str, dict[str, str]] = {}
+    for src in args.src or [None]:
+        env = dict(os.environ)
+        if src is not None:
+            env["PYTHONPATH"] = f"{src.resolve()}{os.pathsep}{env.get('PYTHONPATH', '')}"
+        trees[str(src or "installed")] = env
+        set_bytecode(env, args.bytecode)
     work = args.work.resolve()
     depth = make_session(work / f"session_{args.fmt}_{args.frames}", args.frames, args.fmt)
     warm_cache(depth)
     extra = ["--no-report"] if args.no_report else []
-    runs = []
+    runs: dict[str, list] = {name: [] for name in trees}
     for rep in range(args.repeats):
-        load = os.getloadavg()[0]
-        wall, marks = run_once(depth, work / "run" / depth.parent.name, env, extra)
-        runs.append((wall, marks))
-        print(f"run {rep}: {wall:.2f} s wall (load before {load:.1f})", flush=True)
-
-    print_timeline(runs)
-    if args.importtime:
-        import_profile(depth, work / "run" / depth.parent.name, env, args.top)
+        order = list(trees) if rep % 2 == 0 else list(reversed(trees))
+        for name in order:
+            load = os.getloadavg()[0]
+            wall, marks = run_once(depth, work / "run" / depth.parent.name, trees[name], extra)
+            runs[name].append((wall, marks))
+            print(f"{name}: run {rep}: {wall:.2f} s wall (load before {load:.1f})",
+                  flush=True)
+    for name, env in trees.items():
+        print(f"\n## {name} (bytecode: {args.bytecode})")
+        print_timeline(runs[name])
+        if args.importtime:
+            import_profile(depth, work / "run" / depth.parent.name, env, args.top)
 
 
 if __name__ == "__main__":

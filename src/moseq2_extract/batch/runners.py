@@ -293,10 +293,14 @@ def run_local_job(job: ExtractJob) -> JobResult:
 
 
 def _session_process(job: ExtractJob, conn) -> None:
-    """Body of a session process: extract ``job`` and send its result back."""
+    """Body of a session process: extract ``job`` and send its result back.  Ctrl-C
+    reaches the whole process group: the extraction cleans up after itself, then this
+    process ends quietly (the batch reports the interruption)."""
     die_with_parent()
     try:
         conn.send(run_job(job))
+    except KeyboardInterrupt:
+        os._exit(130)
     finally:
         conn.close()
 
