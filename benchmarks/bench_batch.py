@@ -30,7 +30,6 @@ round); the table gives the best and the median run of each mode.
 from __future__ import annotations
 
 import argparse
-import compileall
 import json
 import os
 import re
@@ -49,6 +48,10 @@ MODES = {
     "dask-2x1": ["--local-workers", "2", "--workers", "1"],
     "dask-2x2": ["--local-workers", "2", "--workers", "2"],
 }
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import byte_compile  # noqa: E402
+
 PLAN_MODE = re.compile(r"plan-(\d+)x(\d+)$")
 
 
@@ -144,14 +147,6 @@ def run_mode(mode: str, data: Path) -> tuple[float, float, str, str]:
     return wall, cpu, summary[-1] if summary else "", plan[0] if plan else ""
 
 
-def byte_compile() -> None:
-    """Compile the package's modules, as installing it does (the environment may forbid
-    writing bytecode at import time, and each run would then compile every module)."""
-    import moseq2_extract
-
-    compileall.compile_dir(Path(moseq2_extract.__file__).parent, quiet=1)
-
-
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--run-plan":
         forced_plan(sys.argv[2:])
@@ -166,7 +161,7 @@ def main() -> None:
                         help="where sessions are written (kept between runs)")
     args = parser.parse_args()
 
-    byte_compile()
+    byte_compile()  # as an installed package is: no run pays for compiling our modules
     work = args.workdir or Path(tempfile.gettempdir()) / "moseq2_bench_batch"
     source = work / f"sessions_{args.sessions}x{args.frames}"
     t0 = time.perf_counter()

@@ -232,26 +232,19 @@ def print_timeline(runs: list[tuple[float, list[tuple[str, float, float, float]]
           f"{_median(started):.3f} s (median of {len(started)})")
 
 
-def package_dir(env: dict[str, str]) -> Path:
-    """The moseq2_extract folder the child imports with ``env``."""
-    out = subprocess.run([sys.executable, "-c", "import moseq2_extract, os; "
-                          "print(os.path.dirname(moseq2_extract.__file__))"],
-                         env=env, capture_output=True, text=True, check=True)
-    return Path(out.stdout.strip())
-
-
 def set_bytecode(env: dict[str, str], mode: str) -> None:
     """``compile``: byte-compile the package, as installing it does; ``remove``: delete its
     bytecode, so that every run compiles its modules again (what an editable checkout
     costs where ``PYTHONDONTWRITEBYTECODE`` is set); ``asis``: leave it."""
-    import compileall
     import shutil
 
-    folder = package_dir(env)
+    sys.path.insert(0, str(HERE))
+    from _common import byte_compile, package_dir
+
     if mode == "compile":
-        compileall.compile_dir(folder, quiet=1)
+        byte_compile(env)
     elif mode == "remove":
-        for cache in folder.rglob("__pycache__"):
+        for cache in package_dir(env).rglob("__pycache__"):
             shutil.rmtree(cache)
 
 
