@@ -48,6 +48,12 @@ MAX_SESSION_WORKERS = 8
 sessions at once (one session's own thread, which links and writes its blocks in order,
 would otherwise become its limit)."""
 
+SMALL_MACHINE_CORES = 4
+"""Up to this many cores the automatic plan runs one session per core (one more for short
+sessions), each with one worker, a thread of the session's own process: 20-25 % less CPU
+per frame than worker processes, which must send every block's results back (measured on
+2 cores, docs/performance.md).  The last session of the batch gets every core."""
+
 LONG_SESSION_FRAMES = 18000
 """Sessions at least this long (10 minutes at 30 frames/s) are run one at a time on a
 machine that one session fills: their fixed costs (about a second) are under 3 % of their
@@ -147,6 +153,8 @@ class BatchPlan:
         What the plan was made for.
     reason : str
         Why, in a few words.
+    tail_workers : int
+        Workers of the batch's last session (0: ``workers``): it runs alone at the end.
     """
 
     runner: str
@@ -155,6 +163,7 @@ class BatchPlan:
     cores: int
     n_sessions: int
     reason: str = ""
+    tail_workers: int = 0
 
     def describe(self) -> str:
         """One line, e.g. ``Plan: 2 sessions at a time x 2 workers each, session processes
@@ -164,7 +173,9 @@ class BatchPlan:
         where = {"in-process": "in this process", "processes": "session processes",
                  "dask": "local Dask cluster"}[self.runner]
         why = f"; {self.reason}" if self.reason else ""
-        return (f"Plan: {self.sessions_at_once} {s} at a time x {self.workers} {w} each, "
+        tail = (f" (the last with {self.tail_workers})"
+                if self.tail_workers > self.workers else "")
+        return (f"Plan: {self.sessions_at_once} {s} at a time x {self.workers} {w} each{tail}, "
                 f"{where} ({self.cores} cores, {self.n_sessions} sessions{why})")
 
 
@@ -175,13 +186,18 @@ def plan_batch(n_sessions: int, *, frames: Sequence[int] = (), cores: int | None
     """Choose how to run ``n_sessions`` sessions here.
 
     One session's extraction keeps every core busy only while its blocks run: its start,
-    background, ROI and end (about a second) are single-threaded.  So a batch of short
-    sessions runs two at a time, each given every core (``workers`` = cores): while one is
-    in a single-threaded stage, the other's workers use the idle cores, and while both
-    extract, the operating system shares the cores between them (the same work in the
-    same time).  Long sessions, whose fixed costs are a few percent of their run, run one
-    at a time.  On more cores than one session uses well (:data:`MAX_SESSION_WORKERS`),
-    more sessions run at once.  Memory bounds the sessions at once.
+    background, ROI and end (about a second) are single-threaded.  So sessions overlap:
+
+    * up to :data:`SMALL_MACHINE_CORES` cores, one session per core runs at once (one more
+      for short sessions, whose single-threaded stages are a larger part of their run),
+      each with one worker (no worker processes: less CPU per frame), and the batch's
+      last session with every core;
+    * on more cores, sessions with at most :data:`MAX_SESSION_WORKERS` workers fill the
+      cores, and short sessions run one more at a time (while one is in a single-threaded
+      stage, the others' workers use the idle cores; when all extract, the operating
+      system shares the cores between them).
+
+    Memory bounds the sessions at once.
 
     Parameters
     ----------
@@ -217,8 +233,10 @@ def plan_batch(n_sessions: int, *, frames: Sequence[int] = (), cores: int | None
     if requested_sessions == 1 or n <= 1:
         return BatchPlan("in-process", 1, requested_workers or cores, cores, n,
                          "--local-workers 1" if requested_sessions == 1 else "one session")
-    # sessions that fill the cores, each with at most MAX_SESSION_WORKERS
-    fill = -(-cores // (requested_workers or MAX_SESSION_WORKERS))
+    small = cores <= SMALL_MACHINE_CORES and not requested_workers
+    # sessions that fill the cores: one per core on a small machine, else each with at
+    # most MAX_SESSION_WORKERS
+    fill = cores if small else -(-cores // (requested_workers or MAX_SESSION_WORKERS))
     if memory is None:
         memory = _available_memory()
     per_session = session_memory or (SESSION_PROCESS_MEMORY + WORKER_MEMORY * -(-cores // fill))
@@ -238,8 +256,10 @@ def plan_batch(n_sessions: int, *, frames: Sequence[int] = (), cores: int | None
     # the cores shared evenly between the sessions that fill them
     workers = requested_workers or -(-cores // min(fill, at_once))
     if at_once == 1:
-        return BatchPlan("in-process", 1, workers, cores, n, "; ".join(reasons))
-    return BatchPlan("processes", at_once, workers, cores, n, "; ".join(reasons))
+        return BatchPlan("in-process", 1, cores if small else workers, cores, n,
+                         "; ".join(reasons))
+    return BatchPlan("processes", at_once, workers, cores, n, "; ".join(reasons),
+                     tail_workers=cores if small and workers < cores else 0)
 
 
 def estimate_frames(path: str | os.PathLike) -> int:
@@ -331,13 +351,16 @@ class LocalProcessRunner:
     sessions_at_once : int
     threads : int
         ``workers`` of each extraction whose config leaves it 0.
+    tail_threads : int
+        ``workers`` of the last session instead (0: ``threads``): it runs alone at the end.
     """
 
     name = "local-processes"
 
-    def __init__(self, sessions_at_once: int, threads: int):
+    def __init__(self, sessions_at_once: int, threads: int, tail_threads: int = 0):
         self.sessions_at_once = max(1, int(sessions_at_once))
         self.threads = max(1, int(threads))
+        self.tail_threads = max(0, int(tail_threads))
 
     def run(self, jobs: Sequence[ExtractJob], *, on_result: OnResult | None = None
             ) -> list[JobResult]:
@@ -366,7 +389,9 @@ class LocalProcessRunner:
                 while waiting and len(running) < self.sessions_at_once:
                     i, job = waiting.popleft()
                     if not job.config.get("workers"):
-                        job = job.with_config(workers=self.threads)
+                        last = not waiting and self.tail_threads
+                        job = job.with_config(workers=self.tail_threads if last
+                                              else self.threads)
                     receive, send = context.Pipe(duplex=False)
                     process = context.Process(target=_session_process, args=(job, send),
                                               name=f"session-{i}")
@@ -403,8 +428,9 @@ class LocalProcessRunner:
         return result
 
     def describe(self) -> str:
+        tail = f" (the last {self.tail_threads})" if self.tail_threads else ""
         return (f"{self.sessions_at_once} session process(es) at a time x {self.threads} "
-                "worker(s)")
+                f"worker(s){tail}")
 
 
 class _DaskRunner(abc.ABC):
@@ -740,5 +766,6 @@ def make_runner(config: Config | Mapping[str, Any], n_jobs: int, *,
     if plan.runner == "dask":
         return LocalDaskRunner(plan.sessions_at_once, threads=plan.workers)
     if plan.runner == "processes":
-        return LocalProcessRunner(plan.sessions_at_once, threads=plan.workers)
+        return LocalProcessRunner(plan.sessions_at_once, threads=plan.workers,
+                                  tail_threads=plan.tail_workers)
     return InProcessRunner(threads=plan.workers)

@@ -48,12 +48,15 @@ def _plan(n, **kwargs) -> tuple[str, int, int]:
 
 
 def test_plan_two_cores():
-    # short sessions: two at a time, each with both cores (one's single-threaded stages
-    # overlap the other's blocks); long ones: one at a time in this process
-    assert _plan(8, cores=2, frames=SHORT) == ("processes", 2, 2)
-    assert _plan(8, cores=2) == ("processes", 2, 2)  # lengths unknown: taken as short
-    assert _plan(8, cores=2, frames=LONG) == ("in-process", 1, 2)
+    # one session per core, one worker each, one more for short sessions (one's
+    # single-threaded stages overlap the others' blocks); the last one gets both cores
+    assert _plan(8, cores=2, frames=SHORT) == ("processes", 3, 1)
+    assert _plan(8, cores=2) == ("processes", 3, 1)  # lengths unknown: taken as short
+    assert _plan(8, cores=2, frames=LONG) == ("processes", 2, 1)
+    assert plan_batch(8, cores=2, memory=64 * GB).tail_workers == 2
+    assert _plan(2, cores=2, frames=SHORT) == ("processes", 2, 1)
     assert _plan(1, cores=2, frames=SHORT) == ("in-process", 1, 2)
+    assert _plan(8, cores=4, frames=SHORT) == ("processes", 5, 1)
 
 
 def test_plan_one_core_never_runs_two_sessions():
@@ -72,6 +75,7 @@ def test_plan_many_cores():
 def test_plan_memory_bounds_the_sessions_at_once():
     assert _plan(20, cores=16, frames=SHORT, memory=int(3.2 * GB)) == ("processes", 2, 8)
     assert _plan(8, cores=2, frames=SHORT, memory=int(0.6 * GB)) == ("in-process", 1, 2)
+    assert _plan(8, cores=2, frames=SHORT, memory=int(0.9 * GB)) == ("processes", 2, 1)
     assert "memory for 2" in plan_batch(20, cores=16, memory=int(3.2 * GB)).reason
 
 
@@ -80,7 +84,9 @@ def test_plan_follows_requests():
     assert _plan(8, cores=4, requested_sessions=1, requested_workers=2) == ("in-process", 1, 2)
     assert _plan(8, cores=12, requested_sessions=3) == ("dask", 3, 4)  # a Dask cluster, asked
     assert _plan(8, cores=2, requested_workers=1, frames=SHORT) == ("processes", 3, 1)
+    assert _plan(8, cores=2, requested_workers=2, frames=SHORT) == ("processes", 2, 2)
     assert _plan(8, cores=4, requested_workers=4, frames=LONG) == ("in-process", 1, 4)
+    assert plan_batch(8, cores=2, requested_workers=1, memory=64 * GB).tail_workers == 0
 
 
 @pytest.mark.parametrize("cores", [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128])
@@ -94,12 +100,14 @@ def test_automatic_plan_keeps_every_core_busy(cores, frames):
         assert 1 <= plan.sessions_at_once <= n and plan.workers >= 1
         assert plan.sessions_at_once * plan.workers >= min(cores, n * plan.workers)
         assert plan.workers <= max(cores, 1)
+        # the last session, alone at the end, gets every core or more than one-by-one's
+        assert max(plan.tail_workers, plan.workers * plan.sessions_at_once) >= min(cores, 8)
 
 
 def test_plan_line():
     line = plan_batch(8, cores=2, frames=SHORT, memory=64 * GB).describe()
-    assert line.startswith("Plan: 2 sessions at a time x 2 workers each, session processes "
-                           "(2 cores, 8 sessions")
+    assert line.startswith("Plan: 3 sessions at a time x 1 worker each (the last with 2), "
+                           "session processes (2 cores, 8 sessions")
     one = BatchPlan("in-process", 1, 1, 1, 3).describe()
     assert one == "Plan: 1 session at a time x 1 worker each, in this process (1 cores, " \
                   "3 sessions)"
@@ -228,12 +236,13 @@ def test_session_processes_a_dead_one_fails_only_its_session(monkeypatch):
     jobs = [ExtractJob(f"/s{i}/depth.dat", {"n": i, "workers": 5 if i == 3 else 0},
                        name="crash" if i == 1 else f"s{i}") for i in range(5)]
     seen = []
-    results = LocalProcessRunner(2, threads=2).run(jobs, on_result=seen.append)
+    results = LocalProcessRunner(2, threads=2, tail_threads=7).run(jobs, on_result=seen.append)
     assert [r.status for r in results] == [DONE, FAILED, DONE, DONE, DONE]
     assert [r.n_frames for r in results] == [0, 0, 2, 3, 4]
     assert "exit status 13" in results[1].error
-    # workers: the plan's where the job leaves it 0, the job's own otherwise
-    assert [r.seconds for r in results if r.ok] == [2.0, 2.0, 5.0, 2.0]
+    # workers: the plan's where the job leaves it 0 (the last job: the tail's), the job's
+    # own otherwise
+    assert [r.seconds for r in results if r.ok] == [2.0, 2.0, 5.0, 7.0]
     assert len({r.worker for r in results if r.ok}) == 4  # one process per session
     assert str(os.getpid()) not in {r.worker for r in results}
     assert sorted(r.input_file for r in seen) == sorted(j.input_file for j in jobs)
