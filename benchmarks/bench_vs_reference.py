@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     FPS,
     RunResult,
+    byte_compile,
     drop_outputs,
     find_depth_file,
     make_session,
@@ -149,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline_src:
         env = dict(os.environ, PYTHONPATH=str(args.baseline_src.resolve()))
         tools.append(("baseline", [sys.executable, "-m", "moseq2_extract.cli"], env))
+    for name, _, env in tools:
+        if name != "reference":  # ours compiled as installed (the reference's venv is)
+            byte_compile(env)
 
     if args.session:
         depth = find_depth_file(args.session.resolve())

@@ -1,5 +1,8 @@
-"""Where batch jobs run: in this process, on a local Dask cluster, on SLURM through
-dask-jobqueue, or on an existing Dask scheduler.
+"""Where batch jobs run: in this process, in session processes forked from it, on a local
+Dask cluster, on SLURM through dask-jobqueue, or on an existing Dask scheduler.
+
+:func:`plan_batch` chooses the local plan (how many sessions at a time, how many workers
+each) from the machine and the sessions; :func:`make_runner` builds the runner for it.
 
 Every runner takes :class:`~.jobs.ExtractJob` records and returns one
 :class:`~.jobs.JobResult` per job, whatever happens to the job: an exception in the
@@ -16,7 +19,10 @@ import logging
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..config import Config
@@ -29,15 +35,41 @@ logger = logging.getLogger(__name__)
 OnResult = Callable[[JobResult], None]
 
 SESSION_MEMORY = 1.5e9
-"""Memory (bytes) budgeted per concurrent extraction when sizing a local cluster."""
+"""Memory (bytes) budgeted per concurrent extraction when sizing a local Dask cluster."""
+
+SESSION_PROCESS_MEMORY = 0.3e9
+WORKER_MEMORY = 0.1e9
+"""Memory (bytes) the automatic plan budgets per session at once: ``SESSION_PROCESS_MEMORY``
+plus ``WORKER_MEMORY`` per worker (an extraction with two workers peaks at about 270 MB,
+shared pages counted once; docs/performance.md)."""
+
+MAX_SESSION_WORKERS = 8
+"""Workers one session is given at most by the automatic plan; more cores run more
+sessions at once (one session's own thread, which links and writes its blocks in order,
+would otherwise become its limit)."""
+
+SMALL_MACHINE_CORES = 4
+"""Up to this many cores the automatic plan runs one session per core (one more for short
+sessions), each with one worker, a thread of the session's own process: 20-25 % less CPU
+per frame than worker processes, which must send every block's results back (measured on
+2 cores, docs/performance.md).  The last session of the batch gets every core."""
+
+LONG_SESSION_FRAMES = 18000
+"""Sessions at least this long (10 minutes at 30 frames/s) are run one at a time on a
+machine that one session fills: their fixed costs (about a second) are under 3 % of their
+run, less than a second session at once would cost in memory."""
 
 __all__ = [
     "AddressRunner",
+    "BatchPlan",
     "InProcessRunner",
     "LocalDaskRunner",
+    "LocalProcessRunner",
     "SlurmDaskRunner",
     "SubmissionError",
+    "estimate_frames",
     "make_runner",
+    "plan_batch",
     "require_dask",
     "make_slurm_cluster",
     "plan_local_cluster",
@@ -49,6 +81,15 @@ class SubmissionError(ExtractionError, RuntimeError):
 
 
 def _available_memory() -> int | None:
+    """Memory available to new processes, in bytes: Linux's ``MemAvailable`` (free memory
+    plus the page cache it can reclaim), else the free physical memory."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         pages = os.sysconf("SC_AVPHYS_PAGES")
         size = os.sysconf("SC_PAGE_SIZE")
@@ -95,6 +136,145 @@ def plan_local_cluster(n_jobs: int, *, requested: int = 0, cores: int | None = N
     return n, threads
 
 
+@dataclass(frozen=True)
+class BatchPlan:
+    """How a batch runs on this machine.
+
+    Attributes
+    ----------
+    runner : str
+        ``'in-process'`` (one session after the other in this process), ``'processes'``
+        (sessions in processes forked from this one, several at a time) or ``'dask'`` (a
+        local Dask cluster).
+    sessions_at_once : int
+    workers : int
+        Worker processes of each extraction whose config leaves ``workers`` at 0.
+    cores, n_sessions : int
+        What the plan was made for.
+    reason : str
+        Why, in a few words.
+    tail_workers : int
+        Workers of the batch's last session (0: ``workers``): it runs alone at the end.
+    """
+
+    runner: str
+    sessions_at_once: int
+    workers: int
+    cores: int
+    n_sessions: int
+    reason: str = ""
+    tail_workers: int = 0
+
+    def describe(self) -> str:
+        """One line, e.g. ``Plan: 2 sessions at a time x 2 workers each, session processes
+        (2 cores, 8 sessions; ...)``."""
+        s = "session" if self.sessions_at_once == 1 else "sessions"
+        w = "worker" if self.workers == 1 else "workers"
+        where = {"in-process": "in this process", "processes": "session processes",
+                 "dask": "local Dask cluster"}[self.runner]
+        why = f"; {self.reason}" if self.reason else ""
+        tail = (f" (the last with {self.tail_workers})"
+                if self.tail_workers > self.workers else "")
+        return (f"Plan: {self.sessions_at_once} {s} at a time x {self.workers} {w} each{tail}, "
+                f"{where} ({self.cores} cores, {self.n_sessions} sessions{why})")
+
+
+def plan_batch(n_sessions: int, *, frames: Sequence[int] = (), cores: int | None = None,
+               memory: int | None = None, requested_sessions: int = 0,
+               requested_workers: int = 0, session_memory: float | None = None
+               ) -> BatchPlan:
+    """Choose how to run ``n_sessions`` sessions here.
+
+    One session's extraction keeps every core busy only while its blocks run: its start,
+    background, ROI and end (about a second) are single-threaded.  So sessions overlap:
+
+    * up to :data:`SMALL_MACHINE_CORES` cores, one session per core runs at once (one more
+      for short sessions, whose single-threaded stages are a larger part of their run),
+      each with one worker (no worker processes: less CPU per frame), and the batch's
+      last session with every core;
+    * on more cores, sessions with at most :data:`MAX_SESSION_WORKERS` workers fill the
+      cores, and short sessions run one more at a time (while one is in a single-threaded
+      stage, the others' workers use the idle cores; when all extract, the operating
+      system shares the cores between them).
+
+    Memory bounds the sessions at once.
+
+    Parameters
+    ----------
+    n_sessions : int
+        Sessions to extract.
+    frames : sequence of int
+        Their lengths in frames (estimates; empty when unknown: taken as short).
+    cores : int, optional
+        Usable cores (default: this process's CPU affinity).
+    memory : int, optional
+        Available memory in bytes (default: free physical memory).
+    requested_sessions : int
+        ``local_workers``: 0 = automatic; 1 = one at a time in this process; more = that
+        many at once on a local Dask cluster, as asked.
+    requested_workers : int
+        ``workers`` of each extraction (0 = from the plan).
+    session_memory : float, optional
+        Bytes budgeted per session at once (default: :data:`SESSION_PROCESS_MEMORY` plus
+        :data:`WORKER_MEMORY` per worker; :data:`SESSION_MEMORY` for a Dask cluster).
+
+    Returns
+    -------
+    BatchPlan
+    """
+    cores = max(1, cores or available_cores())
+    n = max(0, int(n_sessions))
+    if requested_sessions > 1:  # the user's cluster size, as before
+        at_once, threads = plan_local_cluster(n, requested=requested_sessions, cores=cores,
+                                              memory=memory,
+                                              session_memory=session_memory or SESSION_MEMORY)
+        return BatchPlan("dask", at_once, requested_workers or threads, cores, n,
+                         "--local-workers")
+    if requested_sessions == 1 or n <= 1:
+        return BatchPlan("in-process", 1, requested_workers or cores, cores, n,
+                         "--local-workers 1" if requested_sessions == 1 else "one session")
+    small = cores <= SMALL_MACHINE_CORES and not requested_workers
+    # sessions that fill the cores: one per core on a small machine, else each with at
+    # most MAX_SESSION_WORKERS
+    fill = cores if small else -(-cores // (requested_workers or MAX_SESSION_WORKERS))
+    if memory is None:
+        memory = _available_memory()
+    per_session = session_memory or (SESSION_PROCESS_MEMORY + WORKER_MEMORY * -(-cores // fill))
+    memory_cap = max(1, int(memory // per_session)) if memory else n
+    lengths = sorted(int(f) for f in frames if f and f > 0)
+    short = not lengths or lengths[len(lengths) // 2] < LONG_SESSION_FRAMES
+    reasons = []
+    at_once = fill
+    if cores >= 2 and short:
+        at_once += 1  # one more, to fill the cores a session leaves idle at its ends
+        reasons.append("short sessions overlap their single-threaded stages")
+    elif cores >= 2:
+        reasons.append("long sessions: one fills the cores")
+    if at_once > memory_cap:
+        reasons.append(f"memory for {memory_cap}")
+    at_once = max(1, min(at_once, memory_cap, n))
+    # the cores shared evenly between the sessions that fill them
+    workers = requested_workers or -(-cores // min(fill, at_once))
+    if at_once == 1:
+        return BatchPlan("in-process", 1, cores if small else workers, cores, n,
+                         "; ".join(reasons))
+    return BatchPlan("processes", at_once, workers, cores, n, "; ".join(reasons),
+                     tail_workers=cores if small and workers < cores else 0)
+
+
+def estimate_frames(path: str | os.PathLike) -> int:
+    """A session's length in frames, estimated from its file size without opening it
+    (0 when unknown): raw ``.dat`` at 512 x 424 x 2 bytes a frame, compressed video and
+    archives at about a third of that."""
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        return 0
+    frame_bytes = 512 * 424 * 2
+    return int(size // frame_bytes if str(path).lower().endswith(".dat")
+               else 3 * size // frame_bytes)
+
+
 def _failed(job: ExtractJob, err: BaseException, seconds: float = 0.0) -> JobResult:
     text = str(err).splitlines()[0] if str(err) else ""
     return JobResult(job.input_file, job.name, FAILED, output_dir=job.output_dir,
@@ -130,6 +310,127 @@ def run_local_job(job: ExtractJob) -> JobResult:
     the batch process (so a killed batch leaves no orphan extraction behind)."""
     die_with_parent()
     return run_job(job)
+
+
+def _session_process(job: ExtractJob, conn) -> None:
+    """Body of a session process: extract ``job`` and send its result back.  Ctrl-C
+    reaches the whole process group: the extraction cleans up after itself, then this
+    process ends quietly (the batch reports the interruption)."""
+    die_with_parent()
+    try:
+        conn.send(run_job(job))
+    except KeyboardInterrupt:
+        os._exit(130)
+    finally:
+        conn.close()
+
+
+def _warm_imports() -> None:
+    """Import what an extraction needs before session processes are forked, so that each
+    starts with it loaded (as the workers of an extraction do)."""
+    import contextlib
+    import importlib
+
+    for name in ("moseq2_extract.pipeline.session", "moseq2_extract.output.h5writer",
+                 "moseq2_extract.output.movie", "tifffile", "numpy.random"):
+        # an import that fails here fails again, with its message, where it is used
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+class LocalProcessRunner:
+    """Run sessions in processes of their own, ``sessions_at_once`` at a time (no Dask).
+
+    Each session runs :func:`~.jobs.run_job` in a process forked from this one (spawned
+    where fork is not safe), after the extraction's modules were imported here, so a
+    session starts at once.  A session process that dies (killed, out of memory) fails
+    only its own session; each ends with this process (a killed batch leaves none).
+
+    Parameters
+    ----------
+    sessions_at_once : int
+    threads : int
+        ``workers`` of each extraction whose config leaves it 0.
+    tail_threads : int
+        ``workers`` of the last session instead (0: ``threads``): it runs alone at the end.
+    """
+
+    name = "local-processes"
+
+    def __init__(self, sessions_at_once: int, threads: int, tail_threads: int = 0):
+        self.sessions_at_once = max(1, int(sessions_at_once))
+        self.threads = max(1, int(threads))
+        self.tail_threads = max(0, int(tail_threads))
+
+    def run(self, jobs: Sequence[ExtractJob], *, on_result: OnResult | None = None
+            ) -> list[JobResult]:
+        """Run ``jobs``; ``on_result`` is called as each finishes.
+
+        Returns
+        -------
+        list of JobResult
+            In the order of ``jobs``.
+        """
+        import multiprocessing
+        from multiprocessing.connection import wait
+
+        from ..pipeline.workers import start_method
+
+        if not jobs:
+            return []
+        context: Any = multiprocessing.get_context(start_method())
+        if context.get_start_method() == "fork":
+            _warm_imports()
+        waiting = deque(enumerate(jobs))
+        running: dict[Any, tuple[int, ExtractJob, Any, float]] = {}
+        results: dict[int, JobResult] = {}
+        try:
+            while waiting or running:
+                while waiting and len(running) < self.sessions_at_once:
+                    i, job = waiting.popleft()
+                    if not job.config.get("workers"):
+                        last = not waiting and self.tail_threads
+                        job = job.with_config(workers=self.tail_threads if last
+                                              else self.threads)
+                    receive, send = context.Pipe(duplex=False)
+                    process = context.Process(target=_session_process, args=(job, send),
+                                              name=f"session-{i}")
+                    process.start()
+                    send.close()
+                    running[receive] = (i, job, process, time.perf_counter())
+                for ready in wait(list(running)):
+                    i, job, process, t0 = running.pop(ready)
+                    results[i] = self._collect(ready, job, process, t0)
+                    if on_result is not None:
+                        on_result(results[i])
+        finally:
+            for receive, (_, _, process, _) in running.items():
+                process.terminate()
+                process.join()
+                receive.close()
+        return [results[i] for i in range(len(jobs))]
+
+    @staticmethod
+    def _collect(receive, job: ExtractJob, process, t0: float) -> JobResult:
+        """The result a finished session process sent, or a failed one if it died."""
+        try:
+            result = receive.recv()
+        except (EOFError, OSError):
+            process.join()
+            code = process.exitcode
+            why = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+            result = _failed(job, RuntimeError(
+                f"the session process stopped unexpectedly ({why}; killed, or out of "
+                "memory?)"), time.perf_counter() - t0)
+            logger.error("%s: %s", job.input_file, result.error)
+        receive.close()
+        process.join()
+        return result
+
+    def describe(self) -> str:
+        tail = f" (the last {self.tail_threads})" if self.tail_threads else ""
+        return (f"{self.sessions_at_once} session process(es) at a time x {self.threads} "
+                f"worker(s){tail}")
 
 
 class _DaskRunner(abc.ABC):
@@ -436,27 +737,35 @@ def require_dask(*, slurm: bool = False) -> None:
                               ) from None
 
 
-def make_runner(config: Config | Mapping[str, Any], n_jobs: int):
+def make_runner(config: Config | Mapping[str, Any], n_jobs: int, *,
+                plan: BatchPlan | None = None):
     """The runner the batch parameters ask for.
 
     * ``scheduler_address`` set: :class:`AddressRunner`;
     * ``cluster_type: slurm``: :class:`SlurmDaskRunner`;
-    * otherwise the local machine, sized by :func:`plan_local_cluster`: a
-      :class:`LocalDaskRunner`, or an :class:`InProcessRunner` (sequential, no Dask) when
-      only one session would run at a time (``local_workers: 1``, one core or one session).
+    * otherwise the local machine, as ``plan`` says (default: :func:`plan_batch` for
+      ``n_jobs`` sessions of unknown length): :class:`InProcessRunner` (one session at a
+      time), :class:`LocalProcessRunner` (several, in session processes) or
+      :class:`LocalDaskRunner` (``local_workers`` > 1).
 
-    Extractions whose ``workers`` is 0 get ``cores / sessions at once`` threads.
+    Extractions whose ``workers`` is 0 get the plan's workers.
     """
     get = config.get
-    n_workers, threads = plan_local_cluster(n_jobs, requested=int(get("local_workers") or 0))
-    if get("scheduler_address") or str(get("cluster_type") or "local") == "slurm" \
-            or n_workers > 1:
-        require_dask(slurm=str(get("cluster_type") or "local") == "slurm")
+    slurm = str(get("cluster_type") or "local") == "slurm"
+    if plan is None and not (get("scheduler_address") or slurm):
+        plan = plan_batch(n_jobs, requested_sessions=int(get("local_workers") or 0),
+                          requested_workers=int(get("workers") or 0))
+    if get("scheduler_address") or slurm or (plan is not None and plan.runner == "dask"):
+        require_dask(slurm=slurm)
     if get("scheduler_address"):
         return AddressRunner(str(get("scheduler_address")),
                              threads=int(get("workers") or 0) or None)
-    if str(get("cluster_type") or "local") == "slurm":
+    if slurm:
         return SlurmDaskRunner(config, max_jobs=int(get("slurm_jobs") or 0))
-    if n_workers <= 1:  # one session at a time: a cluster would only add start-up time
-        return InProcessRunner(threads=threads)
-    return LocalDaskRunner(n_workers, threads=threads)
+    assert plan is not None
+    if plan.runner == "dask":
+        return LocalDaskRunner(plan.sessions_at_once, threads=plan.workers)
+    if plan.runner == "processes":
+        return LocalProcessRunner(plan.sessions_at_once, threads=plan.workers,
+                                  tail_threads=plan.tail_workers)
+    return InProcessRunner(threads=plan.workers)

@@ -47,10 +47,12 @@ def _quiet_dask() -> None:
 # batch-extract
 # ------------------------------------------------------------------------------------------
 @click.command("batch-extract", cls=StagedCommand,
-               help="Extract every session under INPUT_FOLDER, in parallel: a local Dask "
-                    "cluster sized to the machine by default (--local-workers 1: one session "
-                    "after the other in this process), SLURM jobs with --cluster-type slurm, "
-                    "or the workers of --scheduler-address.  As in moseq2-extract 1.4.0, -c "
+               help="Extract every session under INPUT_FOLDER, in parallel: by default "
+                    "as many sessions at a time, each with as many workers, as suit the "
+                    "machine and the sessions (the plan is printed; --local-workers 1: one "
+                    "session after the other in this process; --local-workers N: a local "
+                    "Dask cluster of N), SLURM jobs with --cluster-type slurm, or the "
+                    "workers of --scheduler-address.  As in moseq2-extract 1.4.0, -c "
                     "is --ncpus here (--crop-size has no short flag on this command).")
 @click.argument("input_folder", type=click.Path(exists=True, file_okay=False))
 @schema_options(BATCH_GROUPS, shorts=BATCH_SHORTS)
@@ -59,7 +61,7 @@ def _quiet_dask() -> None:
 def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
     from ..batch.discovery import find_sessions, kind_counts
     from ..batch.jobs import FAILED, plan_jobs, summary_table, write_sbatch_script
-    from ..batch.runners import make_runner
+    from ..batch.runners import estimate_frames, make_runner, plan_batch
 
     config = merged_config(ctx, values)
     try:
@@ -105,8 +107,14 @@ def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
                                "--slurm-submit script to only write the commands)"), code=2)
 
     _quiet_dask()
+    plan = None
+    if config.cluster_type != "slurm" and not config.scheduler_address:
+        plan = plan_batch(len(jobs), frames=[estimate_frames(j.input_file) for j in jobs],
+                          requested_sessions=config.local_workers,
+                          requested_workers=config.workers)
+        click.echo(plan.describe())
     try:
-        runner = make_runner(config, len(jobs))
+        runner = make_runner(config, len(jobs), plan=plan)
     except ExtractionError as err:
         fail(err, code=2)
     click.echo(f"Running on {runner.describe()}")

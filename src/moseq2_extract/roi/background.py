@@ -60,19 +60,90 @@ def median_background(
         ksize = med_scale if med_scale in (3, 5) else 5
         frames = np.stack([cv2.medianBlur(np.ascontiguousarray(f, dtype=np.uint16), ksize)
                            for f in frames])
+    if frames.dtype.kind == "u":
+        return _unsigned_median(frames, floor_tolerance)
     valid = frames > 0
     n_valid = valid.sum(axis=0)
     ordered = np.sort(np.where(valid, frames.astype(np.float32), -np.inf), axis=0)
-    k = len(frames)
+    return _floor_median(ordered, n_valid, floor_tolerance)
+
+
+def _floor_median(ordered: np.ndarray, n_valid: np.ndarray, floor_tolerance: float,
+                  n_keep_limit: np.ndarray | None = None) -> np.ndarray:
+    """The median of the samples near each pixel's farthest one, from the samples sorted
+    along axis 0 (``n_keep_limit``: at most this many samples, the valid ones, are kept)."""
+    k = len(ordered)
     top_idx = np.where(n_valid >= 3, k - 2, k - 1)
-    top = np.take_along_axis(ordered, top_idx[None], axis=0)[0]
+    top = np.take_along_axis(ordered, top_idx[None], axis=0)[0].astype(np.float32)
     # the kept samples are the sorted run [k - n_keep, k): take its median directly
     n_keep = (ordered >= (top - floor_tolerance)[None]).sum(axis=0)
+    if n_keep_limit is not None:
+        n_keep = np.minimum(n_keep, n_keep_limit)
     first = k - n_keep
     lower = np.take_along_axis(ordered, (first + (n_keep - 1) // 2)[None], axis=0)[0]
     upper = np.take_along_axis(ordered, (first + n_keep // 2)[None], axis=0)[0]
-    out = np.where(n_valid > 0, 0.5 * (lower + upper), 0).astype(np.float32)
-    return out
+    lower, upper = lower.astype(np.float32), upper.astype(np.float32)
+    return np.where(n_valid > 0, 0.5 * (lower + upper), 0).astype(np.float32)
+
+
+def _unsigned_median(frames: np.ndarray, floor_tolerance: float) -> np.ndarray:
+    """:func:`median_background` of unsigned integer frames, the same values faster.
+
+    Invalid zeros already sort below every valid depth, so the frames are sorted as they
+    are (by a sorting network of elementwise minima and maxima over whole frames: a few
+    milliseconds, against a tenth of a second for ``np.sort`` along the first axis), and
+    a zero is never kept (the kept run is limited to the valid samples).
+    """
+    ordered = np.array(frames, copy=True)
+    sort_network(ordered)
+    n_valid = np.count_nonzero(ordered, axis=0)
+    # (a pixel without any valid sample keeps one, and gets 0 below)
+    return _floor_median(ordered, n_valid, floor_tolerance,
+                         n_keep_limit=np.maximum(n_valid, 1))
+
+
+def _batcher_pairs(n: int) -> list[tuple[int, int]]:
+    """Comparators ``(i, j)``, ``i < j``, of Batcher's odd-even merge sort of ``n`` items.
+
+    Built for the next power of two; comparators that reach past ``n`` are left out (the
+    items there count as larger than all others, and would never move).
+    """
+    pairs = []
+    size = 1
+    while size < n:
+        size *= 2
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    a, b = i + j, i + j + k
+                    if (a // (2 * p)) == (b // (2 * p)) and b < n:
+                        pairs.append((a, b))
+            k //= 2
+        p *= 2
+    return pairs
+
+
+def sort_network(stack: np.ndarray) -> None:
+    """Sort ``stack`` along its first axis, in place (ascending).
+
+    Parameters
+    ----------
+    stack : ndarray, (k, ...)
+        Any dtype without NaN.  The same result as ``np.sort(stack, axis=0)``, computed
+        with ``O(k log^2 k)`` elementwise minima and maxima of whole slices: fast when
+        ``k`` is small and the slices are large (e.g. 25 sampled depth frames).
+    """
+    if len(stack) < 2:
+        return
+    low = np.empty_like(stack[0])
+    for i, j in _batcher_pairs(len(stack)):
+        a, b = stack[i], stack[j]
+        np.minimum(a, b, out=low)
+        np.maximum(a, b, out=b)
+        a[...] = low
 
 
 def compute_background(

@@ -119,13 +119,17 @@ def score_planes(points: np.ndarray, planes: np.ndarray, tolerance: float, *,
     counts = np.zeros(n_planes, np.int64)
     total = np.zeros(n_planes)
     buf = np.empty((min(chunk, len(points)) + 1, n_planes))
+    inside = np.empty((len(buf) - 1, n_planes), dtype=bool)
+    # inlier counts of a chunk summed as bytes (a third of count_nonzero's time)
+    tally = np.uint16 if len(inside) < 2**16 else np.int64
     for p0 in range(0, len(points), chunk):
         part = points[p0:p0 + chunk]
         dist = buf[1:len(part) + 1]
         np.matmul(part, normals_t, out=dist)
         dist += offsets
         np.abs(dist, out=dist)
-        counts += np.count_nonzero(dist < tolerance, axis=0)
+        hits = np.less(dist, tolerance, out=inside[:len(part)])
+        counts += np.add.reduce(hits.view(np.uint8), axis=0, dtype=tally)
         buf[0] = total
         total = np.add.reduce(buf[:len(part) + 1], axis=0)
     return counts, total / max(len(points), 1)

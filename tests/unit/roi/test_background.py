@@ -29,3 +29,31 @@ def test_background_ignores_a_mouse_resting_in_most_samples():
     bg = median_background(frames, med_scale=5)
     assert abs(float(bg[15, 15]) - 700) < 2
     assert abs(float(bg[5, 5]) - 700) < 2
+
+
+def test_sort_network_sorts_like_numpy():
+    from moseq2_extract.roi.background import sort_network
+
+    rng = np.random.default_rng(2)
+    for k in range(1, 70):
+        stack = rng.integers(0, 40, (k, 6, 5)).astype(np.uint16)
+        ordered = stack.copy()
+        sort_network(ordered)
+        assert np.array_equal(ordered, np.sort(stack, axis=0)), k
+
+
+def test_unsigned_frames_give_the_float_path_bits():
+    """uint16 frames take the sorting-network path; float frames of the same values the
+    np.sort path: identical bits, including invalid pixels, depths within the floor
+    tolerance of zero and pixels with one or two valid samples."""
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        k = int(rng.integers(1, 40))
+        frames = rng.integers(0, 12, (k, 8, 9)).astype(np.uint16)
+        if trial % 2:
+            frames = (frames * 60 + rng.integers(0, 9, frames.shape)).astype(np.uint16)
+        frames[rng.random(frames.shape) < rng.random()] = 0
+        fast = median_background(frames, med_scale=0)
+        slow = median_background(frames.astype(np.float32), med_scale=0)
+        assert fast.dtype == slow.dtype == np.float32
+        assert fast.tobytes() == slow.tobytes(), trial
