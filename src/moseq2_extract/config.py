@@ -305,6 +305,10 @@ class Config(Mapping[str, Any]):
     workers: int = P(0, INT, "Worker processes for per-frame work and the preview (0 = all "
         "cores; 1 = no worker processes)", ENGINE, minimum=0)
     seed: int = P(0, INT, "Seed of the random floor-plane search (RANSAC)", ENGINE, minimum=0)
+    resume: bool = P(True, BOOL,
+        "Continue an interrupted extraction (Ctrl-C, killed, node lost) from its last saved "
+        "block when the input and parameters are unchanged; false always starts afresh",
+        ENGINE)
     fill_dropouts: bool = P(True, BOOL,
         "Treat pixels without depth on the mouse as missing data (filled from their "
         "neighbours), not as floor", ENGINE)

@@ -6,15 +6,14 @@ which never raises: a failing session comes back as a :class:`JobResult` carryin
 so it never stops the others.
 
 :func:`run_job` holds an exclusive lock on the session's output (``.results_XX.lock``)
-while it extracts, so two runs can never write the same session at once (for example a
-rerun started while a worker of a killed run is still busy); the lock dies with its
-process.
+while it extracts (:func:`~moseq2_extract.pipeline.lock.session_lock`, which ``extract``
+takes too), so two runs can never write the same session at once (for example a rerun
+started while a worker of a killed run is still busy); the lock dies with its process.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import shlex
@@ -22,7 +21,7 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 from ..config import EXTRA_KEYS, PARAM_BY_KEY, Config, make_config, read_config_file
 from ..errors import ExtractionError
 from ..paths import write_text_atomic, write_yaml_atomic
+from ..pipeline.lock import session_lock
 from .discovery import COMPLETE, FoundSession, describe_session
 
 logger = logging.getLogger(__name__)
@@ -244,23 +244,6 @@ def _where() -> tuple[str, str]:
         return host, str(get_worker().name)
     except (ImportError, ValueError):
         return host, f"pid {os.getpid()}"
-
-
-@contextlib.contextmanager
-def session_lock(output_dir: Path, stem: str) -> Iterator[None]:
-    """Hold ``<output_dir>/.<stem>.lock`` exclusively (waits while another process has it)."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / f".{stem}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logger.warning("%s is being extracted by another process; waiting", output_dir)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def run_job(job: ExtractJob, *, progress=None) -> JobResult:

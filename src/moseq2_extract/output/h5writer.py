@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -478,10 +479,30 @@ class ResultsWriter:
         self._pool: ThreadPoolExecutor | None = None
         self.flush_interval = 0.0
         self._last_flush = time.monotonic()
+        # crc32 of each per-frame dataset's rows [0, _crc_rows), as written (None once a
+        # write does not continue them)
+        self._crc: dict[str, int] | None = {} if self._rows_written == 0 else None
+        self._crc_rows = 0
 
     @classmethod
-    def resume(cls, path: str | os.PathLike) -> tuple[ResultsWriter, int]:
+    def resume(cls, path: str | os.PathLike, *, rows: int | None = None,
+               checksums: Mapping[str, int] | None = None,
+               parameters: Mapping[str, Any] | None = None,
+               flush_interval: float = 0.0) -> tuple[ResultsWriter, int]:
         """Reopen the partial file of ``path`` to continue writing it.
+
+        Parameters
+        ----------
+        rows : int, optional
+            Continue after this many rows (at most the flushed ``rows_written``); rows
+            from here on are written again.
+        checksums : mapping, optional
+            :attr:`checksums` of the first ``rows`` rows as they were written: the rows
+            are read back and compared (a file damaged by a lost machine is not resumed).
+        parameters : mapping, optional
+            Replace the ``parameters`` group (the snapshot of the run that continues).
+        flush_interval : float
+            As for the constructor.
 
         Returns
         -------
@@ -512,10 +533,64 @@ class ResultsWriter:
                 # the attribute is set only once the whole skeleton exists
                 raise KeyError("the file skeleton was never completed")
             self._attach(h5)
-        except (KeyError, OSError, ValueError) as err:
+            if rows is not None:
+                self._continue_from(int(rows), checksums)
+            if parameters is not None:
+                del h5[PARAMETERS_GROUP]
+                write_parameters(h5.require_group(PARAMETERS_GROUP),
+                                 {k: v for k, v in parameters.items() if k != "true_depth"})
+                h5.flush()
+        except (KeyError, OSError, ValueError, RuntimeError) as err:
             h5.close()
             raise InputFileError(f"{tmp}: partial results file is incomplete ({err})") from None
+        self.flush_interval = float(flush_interval)
         return self, self._rows_written
+
+    def _continue_from(self, rows: int, checksums: Mapping[str, int] | None) -> None:
+        if not 0 <= rows <= self._rows_written:
+            raise ValueError(f"{rows} rows asked, {self._rows_written} vouched for")
+        self._rows_written, self._pending = rows, []
+        found = self._read_checksums(rows)
+        if checksums is not None and found != dict(checksums):
+            bad = sorted(k for k in set(found) | set(checksums)
+                         if found.get(k) != checksums.get(k))
+            raise ValueError(f"the first {rows} rows differ from what was written "
+                             f"({', '.join(bad)})")
+        self._crc, self._crc_rows = found, rows
+
+    def _per_frame(self) -> dict[str, h5py.Dataset]:
+        out = {"frames": self._frames, "frames_mask": self._masks}
+        out.update({f"scalars/{k}": v for k, v in self._scalars.items()})
+        if self._flips is not None:
+            out["flips"] = self._flips
+        out.update({k: v for k, v in self._late.items() if v is not None})
+        return out
+
+    def _read_checksums(self, rows: int, step: int = 4096) -> dict[str, int]:
+        out = {}
+        for name, dset in self._per_frame().items():
+            crc = 0
+            for a in range(0, rows, step):
+                crc = zlib.crc32(np.ascontiguousarray(dset[a:min(rows, a + step)]).data, crc)
+            out[name] = crc
+        return out
+
+    @property
+    def checksums(self) -> dict[str, int] | None:
+        """crc32 of each per-frame dataset's first :attr:`rows_written` rows as written
+        (None if the rows were not written in order from the first)."""
+        if self._crc is None or self._crc_rows != self._rows_written:
+            return None
+        return dict(self._crc)
+
+    def _update_checksums(self, row: int, arrays: Mapping[str, np.ndarray]) -> None:
+        if self._crc is None or row != self._crc_rows:
+            self._crc = None
+            return
+        for name, arr in arrays.items():
+            self._crc[name] = zlib.crc32(np.ascontiguousarray(arr).data,
+                                         self._crc.get(name, 0))
+        self._crc_rows = row + len(next(iter(arrays.values())))
 
     # -- state -----------------------------------------------------------------------
 
@@ -582,26 +657,42 @@ class ResultsWriter:
             return
         sl = slice(row, row + k)
         pool = self._get_pool()
-        write_rows(self._frames, row, np.asarray(result.frames, dtype=self._frames.dtype),
-                   pool)
-        write_rows(self._masks, row, np.asarray(result.masks, dtype=self._masks.dtype), pool)
+        rows = {"frames": np.asarray(result.frames, dtype=self._frames.dtype),
+                "frames_mask": np.asarray(result.masks, dtype=self._masks.dtype)}
+        write_rows(self._frames, row, rows["frames"], pool)
+        write_rows(self._masks, row, rows["frames_mask"], pool)
         for name, dset in self._scalars.items():
-            dset[sl] = np.asarray(result.scalars[name], dtype=np.float32).reshape(k)
+            rows[f"scalars/{name}"] = values = np.asarray(
+                result.scalars[name], dtype=np.float32).reshape(k)
+            dset[sl] = values
         if self._flips is not None:
-            self._flips[sl] = np.asarray(result.flips, dtype=bool).reshape(k)
+            rows["flips"] = values = np.asarray(result.flips, dtype=bool).reshape(k)
+            self._flips[sl] = values
         for cond, attr in LATE_DATASETS.items():
-            values = getattr(result, attr)
-            if values is None:
+            late = getattr(result, attr)
+            if late is None:
                 continue
             spec = _LATE_SPECS[cond]
             dset = self._late[cond]
             if dset is None:
+                if row:  # the rows before this one hold the fill value
+                    self._crc = None
                 dset = self._late[cond] = _create_dataset(h5, spec, (self.n_frames,),
                                                           np.dtype(spec.dtype))
-            dset[sl] = np.asarray(values, dtype=spec.dtype).reshape(k)
+            rows[cond] = values = np.asarray(late, dtype=spec.dtype).reshape(k)
+            dset[sl] = values
+        self._update_checksums(row, rows)
         self._record(row, row + k)
         if time.monotonic() - self._last_flush >= self.flush_interval:
             self._flush_progress()
+
+    @_named_io_errors
+    def flush(self, *, durable: bool = False) -> None:
+        """Flush the data and ``rows_written`` now (and sync them to the disk if
+        ``durable``)."""
+        self._flush_progress()
+        if durable:
+            os.fsync(self.h5.id.get_vfd_handle())
 
     @_named_io_errors
     def _flush_progress(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import struct
 from collections import deque
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,9 +45,9 @@ from .preview_picture import (
 log = logging.getLogger(__name__)
 
 __all__ = ["SEGMENT_FRAMES", "TAIL_SEGMENTS", "EncodedSegment", "EncoderSettings",
-           "PreviewCanvas", "PreviewWriter", "colorize_heights", "compose_preview",
-           "compose_preview_yuv", "encode_segment", "jet_lut", "segment_plan",
-           "select_codec"]
+           "PreviewCanvas", "PreviewWriter", "SegmentLog", "colorize_heights",
+           "compose_preview", "compose_preview_yuv", "encode_segment", "jet_lut",
+           "read_segment_log", "segment_plan", "select_codec"]
 
 SEGMENT_FRAMES = 256  # frames per independently encoded segment (one key frame each)
 TAIL_SEGMENTS = 4  # the last 2 * SEGMENT_FRAMES frames of a known length, in this many
@@ -195,6 +196,80 @@ def encode_segment(settings: EncoderSettings, pieces: list[Piece], *, crop_size:
                            for p in packets], bytes(ctx.extradata or b""))
 
 
+_SEGMENT_HEAD = struct.Struct("<qqii")  # first frame, frames, packets, header bytes
+_PACKET_HEAD = struct.Struct("<iqq?")  # data bytes, pts, dts, key frame
+
+
+class SegmentLog:
+    """The encoded segments of a movie, appended to a file as they are written (a
+    resumed run writes them into its movie again instead of encoding their frames).
+
+    Records: ``<first frame, frames, packets, header bytes>`` (little-endian int64, int64,
+    int32, int32), the stream header, then per packet ``<bytes, pts, dts, key>`` and its
+    data.  Only a prefix of :meth:`sync`'s size is ever trusted.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, keep: int = 0, frames: int = 0):
+        self.path = Path(path)
+        self._file = open(self.path, "r+b" if keep else "wb")  # noqa: SIM115 - closed by close
+        self._file.truncate(keep)
+        self._file.seek(keep)
+        self._ends = {int(frames): keep}  # frames logged -> bytes, at each record's end
+
+    def append(self, start: int, n: int, segment: EncodedSegment) -> None:
+        out = self._file
+        out.write(_SEGMENT_HEAD.pack(start, n, len(segment.packets), len(segment.extradata)))
+        out.write(segment.extradata)
+        for data, pts, dts, key in segment.packets:
+            out.write(_PACKET_HEAD.pack(len(data), pts, dts, key))
+            out.write(data)
+        self._ends[start + n] = out.tell()
+
+    def sync(self, frames: int) -> int:
+        """Flush the records to the disk; returns the bytes of those of the first
+        ``frames`` frames (which must end a record)."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        size = self._ends[frames]
+        self._ends = {k: v for k, v in self._ends.items() if k >= frames}
+        return size
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_segment_log(path: str | os.PathLike, size: int
+                     ) -> list[tuple[int, int, EncodedSegment]]:
+    """The ``(first frame, frames, segment)`` records in the first ``size`` bytes of a
+    :class:`SegmentLog` file.
+
+    Raises
+    ------
+    ValueError
+        If the file is shorter or the records do not end at ``size``.
+    """
+    with open(path, "rb") as f:
+        data = f.read(size)
+    if len(data) != size:
+        raise ValueError(f"{path}: {len(data)} bytes, expected {size}")
+    out, at = [], 0
+    while at < size:
+        start, n, count, head = _SEGMENT_HEAD.unpack_from(data, at)
+        at += _SEGMENT_HEAD.size
+        extradata = data[at:at + head]
+        at += head
+        packets = []
+        for _ in range(count):
+            length, pts, dts, key = _PACKET_HEAD.unpack_from(data, at)
+            at += _PACKET_HEAD.size
+            packets.append((data[at:at + length], pts, dts, key))
+            at += length
+        if at > size:
+            raise ValueError(f"{path}: a record runs past {size} bytes")
+        out.append((start, n, EncodedSegment(packets, extradata)))
+    return out
+
+
 class PreviewWriter:
     """Encode the preview movie chunk by chunk (context manager).
 
@@ -241,6 +316,11 @@ class PreviewWriter:
         segments (:func:`segment_plan`) that several workers encode at once.
     codec : str, optional
         Force an encoder name (default: :func:`select_codec`).
+    segment_log : SegmentLog, optional
+        Where every segment written to the movie is also appended (for a resumed run).
+    restored : list of (first frame, frames, EncodedSegment), optional
+        Segments of an interrupted run (:func:`read_segment_log`): written first, as if
+        just encoded; the frames passed to :meth:`write` continue after them.
 
     Attributes
     ----------
@@ -256,7 +336,9 @@ class PreviewWriter:
                  crop_size: int, min_height: float, max_height: float,
                  preset: str = "ultrafast", qp: int = 18, background: bool = True,
                  executor: Executor | None = None, max_pending: int = 4,
-                 total_frames: int | None = None, codec: str | None = None):
+                 total_frames: int | None = None, codec: str | None = None,
+                 segment_log: SegmentLog | None = None,
+                 restored: list[tuple[int, int, EncodedSegment]] | None = None):
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.min_height, self.max_height = check_height_range(min_height, max_height)
@@ -282,6 +364,7 @@ class PreviewWriter:
             executor = self._own_executor = ThreadPoolExecutor(
                 1, thread_name_prefix="preview-writer")
         self._executor = executor
+        self.segment_log: SegmentLog | None = None  # restored segments are logged already
         self.partial_path.parent.mkdir(parents=True, exist_ok=True)
         self.partial_path.unlink(missing_ok=True)
         self._container = av.open(str(self.partial_path), "w", format="mp4")
@@ -289,10 +372,25 @@ class PreviewWriter:
             self._stream = self._container.add_stream(self.codec, rate=self.settings.rate)
             self.settings.configure(self._stream.codec_context)
             self._stream.time_base = 1 / self.settings.rate
+            for start, n, segment in restored or ():
+                self._restore(start, n, segment)
+            self.segment_log = segment_log
         except BaseException:
             self._container.close()
             self.partial_path.unlink(missing_ok=True)
             raise
+
+    def _restore(self, start: int, n: int, segment: EncodedSegment) -> None:
+        if start != self._frames_submitted or (self._plan and self._plan[0] != n):
+            raise ValueError(f"{self.partial_path}: a restored segment of {n} frames from "
+                             f"frame {start} does not continue the movie")
+        done: Future = Future()
+        done.set_result(segment)
+        self._pending.append((start, n, done))
+        self._frames_submitted += n
+        if self._plan:
+            self._plan.popleft()
+        self._mux_ready(wait=True)
 
     # -- encoding --------------------------------------------------------------------
 
@@ -351,6 +449,8 @@ class PreviewWriter:
             if header != segment.extradata:
                 raise RuntimeError(f"{self.partial_path}: a movie segment was encoded with "
                                    "different stream headers")
+            if self.segment_log is not None:
+                self.segment_log.append(start, n, segment)
             self.frames_written += n
 
     def write(self, crops: np.ndarray, box: np.ndarray | BoxWindows,

@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from typing import Any
 
 import numpy as np
 
 from ..extract.chunk import FrameBlock
-from ..extract.results import ChunkResult
 from .sequence import SequenceAssembler
 from .workers import Workers
 
@@ -38,10 +38,16 @@ def block_size(chunk_size: int, *, tracking: bool = False) -> int:
 
 
 def stream_blocks(workers: Workers, assembler: SequenceAssembler, *, first: int, last: int,
-                  block: int, write: Callable[[Sequence[ChunkResult]], None],
+                  block: int, write: Callable[..., None],
                   writer: Executor, progress: Progress | None = None,
-                  ahead: int = 1) -> None:
+                  ahead: int = 1, checkpoint: Callable[[int, int], Any] | None = None,
+                  done: int = 0) -> None:
     """Extract frames ``first .. last - 1`` and hand the finished ones to ``write``.
+
+    A resumed run passes the ``first`` frame of the blocks still pending in a restored
+    ``assembler`` (:meth:`~.sequence.SequenceAssembler.restore`): those blocks are
+    extracted again and given back to it (:meth:`~.sequence.SequenceAssembler.refill`),
+    the others are added as usual.
 
     Parameters
     ----------
@@ -59,11 +65,19 @@ def stream_blocks(workers: Workers, assembler: SequenceAssembler, *, first: int,
         Called after each batch handed to the writer.
     ahead : int
         Blocks in flight beyond one per worker thread or process.
+    checkpoint : callable(rows, next_frame), optional
+        Called on this thread after each batch is released, with the number of rows
+        released so far and the first frame not yet added; what it returns is passed to
+        ``write`` as a second argument (``write(results, token)``).
+    done : int
+        Rows released before ``first`` (a resumed run), for ``progress`` and
+        ``checkpoint``.
 
     On an exception the blocks still queued are dropped and the write in progress is let
     finish (so that the caller can remove the files) before the exception propagates.
     """
-    total = last - first
+    refilling = assembler.awaiting_refill
+    total = last - first + done
     starts = iter(range(first, last, block))
 
     def submit(a: int) -> tuple[int, int, Future[FrameBlock]]:
@@ -72,7 +86,6 @@ def stream_blocks(workers: Workers, assembler: SequenceAssembler, *, first: int,
 
     in_flight: deque[tuple[int, int, Future[FrameBlock]]] = deque(
         submit(a) for a in itertools.islice(starts, workers.count + ahead))
-    done = 0
     pending_write: Future[None] | None = None
     try:
         while in_flight:
@@ -81,12 +94,24 @@ def stream_blocks(workers: Workers, assembler: SequenceAssembler, *, first: int,
             nxt = next(starts, None)
             if nxt is not None:
                 in_flight.append(submit(nxt))
-            assembler.add(np.arange(a, b), result.measures, result.box)
-            ready = assembler.pop_ready(final=(b == last))
+            if refilling is not None and a < refilling[1]:
+                assembler.refill(np.arange(a, b), result.measures, result.box)
+                if b < refilling[1]:
+                    continue
+                refilling = None
+                if b < last:
+                    continue
+                ready = assembler.pop_ready(final=True)
+            else:
+                assembler.add(np.arange(a, b), result.measures, result.box)
+                ready = assembler.pop_ready(final=(b == last))
             if pending_write is not None:
                 pending_write.result()
-            pending_write = writer.submit(write, ready)
             done += sum(len(r) for r in ready)
+            if checkpoint is None:
+                pending_write = writer.submit(write, ready)
+            else:
+                pending_write = writer.submit(write, ready, checkpoint(done, b))
             if progress is not None:
                 progress(done, total)
         if pending_write is not None:

@@ -13,8 +13,10 @@ depend on the chunk size.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -258,6 +260,49 @@ class SequenceAssembler:
         self._cls_wait.append((p_west, valid, np.where(informative, motion, 0.0), p_switch))
         self._push_classifier(final=False)
 
+    # -- resume ------------------------------------------------------------------------
+
+    def state(self) -> AssemblerState:
+        """A copy of everything that links the frames added so far to the next ones.
+
+        The pending blocks' per-frame arrays (crops, masks, the ROI box) are left out: they
+        are what extracting those blocks again gives (:meth:`refill`); only their frame
+        numbers and the small per-frame values derived here are kept.  Taken after
+        :meth:`pop_ready`, it is the state that goes with the rows handed out so far.
+        """
+        small = {name: copy.deepcopy(getattr(self, name)) for name in _CARRIED}
+        pending = [(np.array(idx), np.array(theta), np.array(odd))
+                   for idx, _, theta, _, odd in self._pending]
+        return AssemblerState(small, pending)
+
+    def restore(self, state: AssemblerState) -> None:
+        """Continue from ``state`` (of an assembler made with the same arguments); the
+        pending blocks must then be given back, in order, with :meth:`refill`."""
+        for name, value in state.small.items():
+            setattr(self, name, copy.deepcopy(value))
+        self._pending = [(idx, None, theta, None, odd) for idx, theta, odd in state.pending]
+
+    @property
+    def awaiting_refill(self) -> tuple[int, int] | None:
+        """Frames ``(a, b)`` of the restored blocks still waiting for :meth:`refill`."""
+        empty = [p[0] for p in self._pending if p[1] is None]
+        if not empty:
+            return None
+        return int(empty[0][0]), int(empty[-1][-1]) + 1
+
+    def refill(self, frame_index: np.ndarray, measures: FrameMeasures,
+               box: np.ndarray | BoxWindows) -> None:
+        """Give a restored pending block its extracted frames back (in order)."""
+        frame_index = np.asarray(frame_index)
+        for i, (idx, m, theta, _, odd) in enumerate(self._pending):
+            if m is None:
+                if not np.array_equal(idx, frame_index):
+                    raise ValueError(f"refill of frames {frame_index[0]}..{frame_index[-1]}"
+                                     f" where frames {idx[0]}..{idx[-1]} are awaited")
+                self._pending[i] = (idx, measures, theta, box, odd)
+                return
+        raise ValueError("no restored block awaits frames")
+
     def _push_classifier(self, *, final: bool) -> None:
         """Median-smooth waiting classifier probabilities whose window is complete; push."""
         if not self._cls_wait:
@@ -396,6 +441,28 @@ class SequenceAssembler:
                            scalars=scalars, box=box,
                            flips=flips & valid, heading_confidence=np.where(valid, conf, 0)
                            .astype(np.float32), quality=m.quality)
+
+
+#: What :meth:`SequenceAssembler.state` carries besides the pending blocks' frame numbers.
+_CARRIED = ("_smoother", "_hampel_hist", "_heights", "_last_axis", "_gap", "_recent",
+            "_last_heading", "_motion", "_cls_history", "_cls_wait", "_decided")
+
+
+@dataclass
+class AssemblerState:
+    """A picklable copy of a :class:`SequenceAssembler`'s state (see its ``state``).
+
+    Attributes
+    ----------
+    small : dict
+        The carried attributes (heading model, unwrapping, velocity and Hampel history).
+    pending : list of (frame_index, axis, odd)
+        Per pending block: absolute frame numbers (k,) int, unwrapped axis (k,) float64,
+        crops cut facing the other way (k,) bool.
+    """
+
+    small: dict[str, Any]
+    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
 def turn_in_place(arrays: tuple[np.ndarray, ...], which: np.ndarray) -> None:

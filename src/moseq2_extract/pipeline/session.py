@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..config import Config, make_config
+from ..errors import InputFileError
 from ..extract.chunk import ChunkParams
 from ..heading.classifier import load_flip_model
 from ..io.convert import convert_to_avi
@@ -28,11 +30,15 @@ from ..output.status import input_record, is_complete, write_status
 from ..paths import ResultsPaths, resolve_output_dir
 from ..roi.session import SessionRoi, find_session_roi
 from .blocks import BlockExtractor
+from .lock import session_lock
 from .outputs import SessionOutputs
 from .plan import SessionPlan, plan_session
+from .resume import Checkpoints, ResumeFiles, Snapshot, fingerprint, load_snapshot
 from .schedule import Progress, block_size, stream_blocks
 from .sequence import SequenceAssembler, assembler_for
 from .workers import open_workers, opencv_threads
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,6 +61,10 @@ class ExtractionOutcome:
     true_depth : float
     compressed : Path or None
         The lossless ``.avi`` copy of a ``.dat`` input written with ``compress``.
+    resumed_from : int or None
+        Rows kept from an interrupted run (None: started afresh).
+    restart_reason : str or None
+        Why an interrupted run's progress could not be continued (one line).
     """
 
     output_dir: Path
@@ -67,6 +77,8 @@ class ExtractionOutcome:
     warnings: list[str] = field(default_factory=list)
     true_depth: float = float("nan")
     compressed: Path | None = None
+    resumed_from: int | None = None
+    restart_reason: str | None = None
 
     @property
     def fps(self) -> float:
@@ -109,6 +121,12 @@ def extract_session(
     ExtractionError
         On bad input (one-line message naming the file); nothing that looks like a result
         is left behind.
+    KeyboardInterrupt
+        Ctrl-C: the progress so far is kept under hidden names (:mod:`.resume`), and a
+        rerun with ``resume`` (the default) continues from the last saved block.
+
+    The output folder is locked for the run (:func:`~.lock.session_lock`): a second run
+    on the same folder waits.
     """
     t0 = time.perf_counter()
     preload = _preload_outputs()
@@ -119,27 +137,52 @@ def extract_session(
     paths = ResultsPaths.of(out_dir, config.bg_roi_index)
     outcome = ExtractionOutcome(out_dir, paths.h5, paths.yaml,
                                 paths.movie if config.write_movie else None)
-    if config.skip_completed and is_complete(paths.yaml) and paths.h5.exists():
-        outcome.skipped = True
-        return outcome
-    if flip_model is None:
-        flip_model = load_flip_model(config)
-    plan = plan_session(input_file, config, paths)
-    outcome.warnings.extend(plan.session.warnings)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if not (is_complete(paths.yaml) and paths.h5.exists()):
-        # an earlier complete result stays what the folder says until this run replaces
-        # it: a run that fails (disk full, Ctrl-C) leaves it untouched
-        _write_status(plan, complete=False)
-    arena = _extract(plan, flip_model, progress, preload)
-    plan.parameters["true_depth"] = float(arena.true_depth)
-    _write_status(plan, complete=True)
+    with session_lock(out_dir, paths.yaml.stem):
+        if config.skip_completed and is_complete(paths.yaml) and paths.h5.exists():
+            outcome.skipped = True
+            return outcome
+        if flip_model is None:
+            flip_model = load_flip_model(config)
+        plan = plan_session(input_file, config, paths)
+        outcome.warnings.extend(plan.session.warnings)
+        snapshot = _resume_point(plan, outcome)
+        if snapshot is not None:
+            plan = replace(plan, uuid=snapshot.uuid)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not (is_complete(paths.yaml) and paths.h5.exists()):
+            # an earlier complete result stays what the folder says until this run
+            # replaces it: a run that fails (disk full, Ctrl-C) leaves it untouched
+            _write_status(plan, complete=False)
+        arena = _extract(plan, flip_model, progress, preload, snapshot, outcome)
+        plan.parameters["true_depth"] = float(arena.true_depth)
+        _write_status(plan, complete=True)
     outcome.true_depth, outcome.n_frames = arena.true_depth, plan.n_frames
     if config.compress and input_file.suffix.lower() == ".dat":
         outcome.compressed = convert_to_avi(input_file, chunk_size=config.compress_chunk_size,
                                             fps=config.fps, threads=config.compress_threads)
     outcome.seconds = time.perf_counter() - t0
     return outcome
+
+
+def _resume_point(plan: SessionPlan, outcome: ExtractionOutcome) -> Snapshot | None:
+    """The snapshot of an interrupted run to continue (None: start afresh, saying why
+    when there was one)."""
+    files = ResumeFiles.of(plan.paths)
+    if not plan.config.resume:
+        if files.snapshot.exists():
+            _restart(outcome, files, "resume is off")
+        return None
+    snapshot, why = load_snapshot(files, plan)
+    if why is not None:
+        _restart(outcome, files, why)
+    return snapshot
+
+
+def _restart(outcome: ExtractionOutcome, files: ResumeFiles, why: str) -> None:
+    """Say (one line) why the interrupted run's progress in ``files`` is not continued."""
+    outcome.restart_reason = why
+    logger.warning("%s: starting afresh, not from the interrupted run's progress: %s",
+                   outcome.h5_path, why)
 
 
 def _write_status(plan: SessionPlan, *, complete: bool) -> None:
@@ -149,8 +192,10 @@ def _write_status(plan: SessionPlan, *, complete: bool) -> None:
 
 
 def _extract(plan: SessionPlan, flip_model, progress: Progress | None,
-             preload: threading.Thread) -> SessionRoi:
-    """Find the arena, then stream every block into the output files."""
+             preload: threading.Thread, snapshot: Snapshot | None,
+             outcome: ExtractionOutcome) -> SessionRoi:
+    """Find the arena, then stream every block (from ``snapshot``'s, when given) into the
+    output files."""
     config = plan.config
     # one OpenCV thread per worker: the workers are the parallelism
     with plan.session.open_reader(threads=config.threads) as reader, opencv_threads(1), \
@@ -160,7 +205,13 @@ def _extract(plan: SessionPlan, flip_model, progress: Progress | None,
         extractor = BlockExtractor(reader, bbox=arena.bbox, background=arena.background,
                                    roi=arena.roi, params=ChunkParams.from_config(config),
                                    first=plan.first, last=plan.last)
-        assembler = _assembler(plan, arena, flip_model)
+        files = ResumeFiles.of(plan.paths)
+        checkpoints = Checkpoints(plan.n_frames, movie=config.write_movie)
+        fp = fingerprint(plan)
+        if snapshot is not None and (tuple(snapshot.bbox) != tuple(arena.bbox)
+                                     or snapshot.true_depth != float(arena.true_depth)):
+            _restart(outcome, files, "the arena found now differs from the saved one")
+            snapshot = None
         # worker processes are forked while this process runs no other thread's work (a
         # copy of a half-done import or of a lock held elsewhere would never finish)
         preload.join()
@@ -169,15 +220,38 @@ def _extract(plan: SessionPlan, flip_model, progress: Progress | None,
             # the first blocks are extracted; everything written later queues behind
             assert arena.write_pictures is not None  # deferred: this thread writes them
             pictures = writer.submit(arena.write_pictures)
-            opening = writer.submit(SessionOutputs.open, plan, arena, workers.executor,
-                                    workers.count + 2)
-            with _removed_on_error(opening):
-                stream_blocks(workers, assembler, first=plan.first, last=plan.last,
+            opening: Future[SessionOutputs] = Future()
+            if snapshot is not None:
+                try:
+                    opening.set_result(SessionOutputs.open(
+                        plan, arena, workers.executor, workers.count + 2, files=files,
+                        checkpoints=checkpoints, fingerprint=fp, resume=snapshot))
+                except (InputFileError, ValueError, OSError) as err:
+                    _restart(outcome, files, str(err).splitlines()[0])
+                    snapshot = None
+            if snapshot is None:
+                opening = writer.submit(SessionOutputs.open, plan, arena, workers.executor,
+                                        workers.count + 2, files=files,
+                                        checkpoints=checkpoints, fingerprint=fp)
+            assembler = _assembler(plan, arena, flip_model)
+            first, done = plan.first, 0
+            if snapshot is not None:
+                assembler.restore(snapshot.assembler)
+                first, done = snapshot.first_block, snapshot.rows
+                outcome.resumed_from = done
+                logger.warning("%s: continuing an interrupted run: %d of %d frames kept, "
+                               "extracting from frame %d", plan.paths.h5, done,
+                               plan.n_frames, first)
+            with _kept_or_removed_on_error(opening):
+                stream_blocks(workers, assembler, first=first, last=plan.last,
                               block=block_size(config.chunk_size,
                                                tracking=config.use_tracking_model),
                               writer=writer,
-                              write=lambda ready: opening.result().write(ready, plan.first),
-                              progress=progress)
+                              write=lambda ready, candidate: opening.result().write(
+                                  ready, plan.first, candidate),
+                              progress=progress, done=done,
+                              checkpoint=lambda rows, nxt: checkpoints.offer(
+                                  assembler, rows, nxt))
                 pictures.result()
                 opening.result().finish(writer)
     return arena
@@ -190,17 +264,21 @@ def _assembler(plan: SessionPlan, arena: SessionRoi, flip_model) -> SequenceAsse
 
 
 @contextlib.contextmanager
-def _removed_on_error(opening: Future[SessionOutputs]) -> Iterator[None]:
-    """Remove the output files (if they were opened) when the block fails."""
+def _kept_or_removed_on_error(opening: Future[SessionOutputs]) -> Iterator[None]:
+    """When the block fails, remove the output files (if they were opened); on Ctrl-C
+    keep what a rerun continues from (:meth:`SessionOutputs.suspend`)."""
     try:
         yield
-    except BaseException:
+    except BaseException as err:
         try:
             outputs: SessionOutputs | None = opening.result()
         except BaseException:  # the opening failed: it left nothing behind
             outputs = None
         if outputs is not None:
-            outputs.abort()
+            if isinstance(err, KeyboardInterrupt):
+                outputs.suspend()
+            else:
+                outputs.abort()
         raise
 
 
