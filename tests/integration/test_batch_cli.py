@@ -181,7 +181,10 @@ def test_sigkill_during_batch_then_rerun_gives_identical_results(template, tmp_p
         lock = s.output_dir / ".results_00.lock"
         if lock.exists():
             def free(path=lock) -> bool:
-                fd = os.open(path, os.O_RDWR)
+                try:
+                    fd = os.open(path, os.O_RDWR)
+                except FileNotFoundError:  # its last holder finished and removed it
+                    return True
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     return True

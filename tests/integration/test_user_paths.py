@@ -459,7 +459,7 @@ def test_item7_outputs_follow_the_umask(session_factory, tmp_path, monkeypatch, 
 
 
 # --- 8. Ctrl-C ------------------------------------------------------------------------------
-def test_item8_ctrl_c_exits_130_with_one_line_and_no_partial_files(tmp_path):
+def test_item8_ctrl_c_exits_130_with_one_line_and_keeps_only_what_resumes(tmp_path):
     import os
     import signal
     import subprocess
@@ -490,4 +490,8 @@ def test_item8_ctrl_c_exits_130_with_one_line_and_no_partial_files(tmp_path):
     assert len(lines) == 1 and "run the same command again" in lines[0]
     proc_dir = depth.parent / "proc"
     assert not (proc_dir / "results_00.h5").exists()
-    assert [p.name for p in proc_dir.iterdir() if "partial" in p.name] == []
+    # an unfinished extraction keeps its progress only with a snapshot to resume from
+    # (item 9, tests/integration/test_resume.py); never a partial movie
+    kept = sorted(p.name for p in proc_dir.iterdir() if p.name.startswith(".results"))
+    assert kept in ([], [".results_00.h5.partial", ".results_00.mp4.segments",
+                         ".results_00.resume"]), kept

@@ -78,5 +78,5 @@ def test_config_written_by_reference_tool_loads():
     assert set(generate_config_dict()) - set(data) == {"seed", "workers", "fill_dropouts",
                                                        "ignore_intrusions",
                                                        "remove_thin_structures",
-                                                       "choose_by_continuity"}
+                                                       "choose_by_continuity", "resume"}
     assert c.bg_roi_weights == (1.0, 0.1, 1.0)

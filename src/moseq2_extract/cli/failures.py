@@ -5,8 +5,9 @@ Every command runs under :class:`SafeGroup`: an ``OSError`` that no layer turned
 folder, a full disk, a file too large for the process's limit) ends the command with
 ``Error: <path>: <cause>`` and exit status 1, never a traceback; Ctrl-C ends it with one
 line saying what was kept and exit status 130.  The outputs themselves are written through
-:mod:`moseq2_extract.paths` (temporary names, renamed when complete), so nothing half
-written is left behind either way.
+:mod:`moseq2_extract.paths` (temporary names, renamed when complete), so nothing that looks
+complete is left behind either way; an interrupted extraction keeps its progress under
+hidden names, which a rerun continues (:mod:`moseq2_extract.pipeline.resume`).
 """
 
 from __future__ import annotations
@@ -95,8 +96,9 @@ class SafeGroup(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt:
             click.echo("", err=True)
-            click.echo("Interrupted: finished outputs were kept, unfinished ones removed; "
-                       "run the same command again to redo what was not finished "
+            click.echo("Interrupted: finished outputs were kept, and an unfinished extraction's "
+                       "progress up to its last saved block (hidden .results_XX.* files in "
+                       "proc/); run the same command again to continue from there "
                        "(batch-extract skips the sessions already complete).", err=True)
             sys.exit(130)
         except click.exceptions.Abort:  # click's own Ctrl-C at a prompt

@@ -2,7 +2,8 @@
 
 An exclusive ``flock`` on ``<output_dir>/.results_XX.lock``, held by ``extract`` and by every
 ``batch-extract`` job for the whole run, so that two runs never write (or resume) the same
-output folder at once; the lock dies with its process, even one killed with SIGKILL.
+output folder at once; the lock dies with its process, even one killed with SIGKILL, and
+its file is removed by the run that ends holding it (a killed one leaves it: harmless).
 Taking it again on the thread that holds it does not wait (a batch job holds it around
 the extraction, which takes it too).
 """
@@ -44,30 +45,52 @@ def session_lock(output_dir: str | os.PathLike, stem: str) -> Iterator[None]:
     path = lock_path(output_dir, stem).resolve()
     key = (path, threading.get_ident())
     with _HELD_LOCK:
-        if key in _HELD:
+        again = key in _HELD
+        if again:
             _HELD[key] += 1
-            fd = None
-        else:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    if fd is None:
+    if again:
         try:
             yield
         finally:
             with _HELD_LOCK:
                 _HELD[key] -= 1
         return
+    fd = _acquire(path, output_dir)
+    with _HELD_LOCK:
+        _HELD[key] = 1
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logger.warning("%s is being extracted by another process; waiting", output_dir)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        with _HELD_LOCK:
-            _HELD[key] = 1
-        try:
-            yield
-        finally:
-            with _HELD_LOCK:
-                del _HELD[key]
+        yield
     finally:
+        with _HELD_LOCK:
+            del _HELD[key]
+        # removed while still held: a process waiting on it then finds it gone from the
+        # folder and takes a new one (see _acquire), so no lock file stays behind
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
+def _acquire(path: Path, output_dir: Path) -> int:
+    """Open and lock ``path``; again if it was removed (by its last holder) meanwhile."""
+    warned = False
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not warned:
+                    logger.warning("%s is being extracted by another process; waiting",
+                                   output_dir)
+                    warned = True
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            return fd
         os.close(fd)

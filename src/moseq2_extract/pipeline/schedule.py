@@ -76,7 +76,7 @@ def stream_blocks(workers: Workers, assembler: SequenceAssembler, *, first: int,
     On an exception the blocks still queued are dropped and the write in progress is let
     finish (so that the caller can remove the files) before the exception propagates.
     """
-    refilling = assembler.awaiting_refill
+    refilling = getattr(assembler, "awaiting_refill", None)
     total = last - first + done
     starts = iter(range(first, last, block))
 
