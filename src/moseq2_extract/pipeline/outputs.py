@@ -210,14 +210,15 @@ class SessionOutputs:
         self._drop_resume_files()
 
     def suspend(self) -> None:
-        """Stop, keeping what a rerun continues from: the partial results file, the
-        movie's saved segments and the last snapshot (the partial movie is removed; a
-        rerun writes the saved segments into a new one).  Without a snapshot on the disk
-        this is :meth:`abort`."""
+        """Stop (Ctrl-C, an I/O failure), keeping what a rerun continues from: the
+        partial results file, the movie's saved segments and the last snapshot (the
+        partial movie is removed; a rerun writes the saved segments into a new one).
+        Without a snapshot on the disk this is :meth:`abort`."""
         if not self.resumable:
             self.abort()
             return
-        self.writer.close()
+        with contextlib.suppress(Exception):  # a full disk: the rows are checked on resume
+            self.writer.close()
         if self.movie is not None:
             self.movie.segment_log = None
             self.movie.abort()

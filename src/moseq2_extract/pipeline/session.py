@@ -265,7 +265,8 @@ def _assembler(plan: SessionPlan, arena: SessionRoi, flip_model) -> SequenceAsse
 
 @contextlib.contextmanager
 def _kept_or_removed_on_error(opening: Future[SessionOutputs]) -> Iterator[None]:
-    """When the block fails, remove the output files (if they were opened); on Ctrl-C
+    """When the block fails, remove the output files (if they were opened); on Ctrl-C or
+    an I/O failure (a full disk: the rerun after freeing space need not start from zero)
     keep what a rerun continues from (:meth:`SessionOutputs.suspend`)."""
     try:
         yield
@@ -275,7 +276,7 @@ def _kept_or_removed_on_error(opening: Future[SessionOutputs]) -> Iterator[None]
         except BaseException:  # the opening failed: it left nothing behind
             outputs = None
         if outputs is not None:
-            if isinstance(err, KeyboardInterrupt):
+            if isinstance(err, (KeyboardInterrupt, OSError)):  # Ctrl-C, a full disk
                 outputs.suspend()
             else:
                 outputs.abort()

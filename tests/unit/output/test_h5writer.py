@@ -261,3 +261,46 @@ def test_resume_rejects_unfinished_skeleton(tmp_path):
         h5.create_group("metadata/extraction")
     with pytest.raises(InputFileError, match="incomplete"):
         ResultsWriter.resume(final)
+
+
+def test_resume_after_saved_rows_rewrites_the_rest_and_checks_the_kept_ones(tmp_path):
+    final = tmp_path / "results_00.h5"
+    writer = make_writer(final, with_flips=True)
+    writer.write(make_chunk(0, 4, heading=True), 0)
+    saved = writer.checksums  # what a snapshot after row 4 records
+    assert saved is not None and set(saved) >= {"frames", "frames_mask", "flips",
+                                                  "scalars/angle", "heading_confidence"}
+    bad = make_chunk(4, 8, heading=True)
+    bad.frames[:] = 99  # rows written after the snapshot: written again on resume
+    writer.write(bad, 4)
+    writer.flush(durable=True)
+    writer.close()
+    resumed, done = ResultsWriter.resume(final, rows=4, checksums=saved,
+                                         parameters={"fps": 15.0})
+    assert done == 4 and resumed.checksums == saved
+    resumed.write(make_chunk(4, N, heading=True), 4)
+    whole = resumed.checksums
+    resumed.finalize()
+    assert_rows(final)
+    with h5py.File(final, "r") as f:
+        assert f["metadata/extraction/parameters/fps"][()] == 15.0
+    # the checksums are those of an uninterrupted run
+    other = make_writer(tmp_path / "other.h5", with_flips=True)
+    other.write(make_chunk(0, N, heading=True), 0)
+    assert other.checksums == whole
+    other.abort()
+
+
+def test_resume_refuses_kept_rows_that_changed(tmp_path):
+    final = tmp_path / "results_00.h5"
+    writer = make_writer(final)
+    writer.write(make_chunk(0, 6), 0)
+    saved = writer.checksums
+    writer.close()
+    with h5py.File(partial_path(final), "r+") as f:  # a row damaged since
+        f["scalars/angle"][2] = -1
+    with pytest.raises(InputFileError, match=r"first 6 rows differ.*scalars/angle"):
+        ResultsWriter.resume(final, rows=6, checksums=saved)
+    with pytest.raises(InputFileError, match="7 rows asked, 6 vouched for"):
+        ResultsWriter.resume(final, rows=7)
+    assert partial_path(final).exists()  # left for a fresh start to replace

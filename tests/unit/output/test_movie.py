@@ -185,3 +185,39 @@ def test_movie_of_known_length_keys_every_planned_segment(tmp_path):
     rate = packets[1][0] - packets[0][0]
     keys = [pts // rate for pts, key in packets if key]
     assert keys == list(np.cumsum([0, *segment_plan(n)[:-1]]))
+
+
+def test_movie_continued_from_logged_segments_is_the_same_file(tmp_path):
+    """A run interrupted after some segments: the segments logged so far, written into a
+    new movie, plus the rest encoded, give the uninterrupted run's bytes."""
+    from moseq2_extract.output.movie import SEGMENT_FRAMES, SegmentLog, read_segment_log
+
+    n = 5 * SEGMENT_FRAMES + 100  # planned: 3 full segments, then 4 smaller ones
+    crops, box = moving_blob_frames(n, seed=2)
+    index = np.arange(n)
+    args = dict(fps=30, box_shape=box.shape[1:], crop_size=crops.shape[1],
+                min_height=MIN_H, max_height=MAX_H, background=False, total_frames=n)
+    with PreviewWriter(tmp_path / "whole.mp4", **args) as writer:
+        writer.write(crops, box, index)
+    log = SegmentLog(tmp_path / "log")
+    cut = PreviewWriter(tmp_path / "cut.mp4", **args, segment_log=log)
+    for s in range(0, 2 * SEGMENT_FRAMES + 50, 50):
+        cut.write(crops[s:s + 50], box[s:s + 50], index[s:s + 50])
+    size = log.sync(2 * SEGMENT_FRAMES)  # the bytes of the first two segments
+    cut.abort()
+    log.close()
+    restored = read_segment_log(tmp_path / "log", size)
+    assert [(a, k) for a, k, _ in restored] == [(0, SEGMENT_FRAMES),
+                                                (SEGMENT_FRAMES, SEGMENT_FRAMES)]
+    log = SegmentLog(tmp_path / "log", keep=size, frames=2 * SEGMENT_FRAMES)
+    with PreviewWriter(tmp_path / "resumed.mp4", **args, segment_log=log,
+                       restored=restored) as writer:
+        rest = slice(2 * SEGMENT_FRAMES, n)
+        writer.write(crops[rest], box[rest], index[rest])
+    assert (tmp_path / "resumed.mp4").read_bytes() == (tmp_path / "whole.mp4").read_bytes()
+    # the log now holds every segment once, in order
+    whole = read_segment_log(tmp_path / "log", log.sync(n))
+    assert sum(k for _, k, _ in whole) == n and whole[0][0] == 0
+    with pytest.raises(ValueError, match="expected"):
+        read_segment_log(tmp_path / "log", size * 100)
+    log.close()

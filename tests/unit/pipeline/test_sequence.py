@@ -394,3 +394,64 @@ def test_assembler_for_takes_the_hampel_settings_from_the_config():
     assert asm.centroid_hampel == (5, 2.0) and asm.angle_hampel == (7, 1.5)
     assert asm.box_origin == (3, 4) and asm.true_depth == 650.0 and asm.flip_model is None
     assert asm.use_heading
+
+
+# ------------------------------------------------------------ resume
+def _resumed_run(m, chunk, stop_after, **kw):
+    """Run to block ``stop_after``, take the state (through a pickle, as the snapshot
+    file does), continue in a new assembler from it with the pending blocks extracted
+    again."""
+    import pickle
+
+    n = len(m)
+    starts = list(range(0, n, chunk))
+    box = lambda a, b: np.zeros((b - a, 2, 2), np.uint8)  # noqa: E731
+    first = SequenceAssembler(camera=KINECT, true_depth=670.0, box_origin=(0, 0), lag=120,
+                              **kw)
+    results = []
+    for a in starts[:stop_after]:
+        b = min(n, a + chunk)
+        first.add(np.arange(a, b), copy_of(m, slice(a, b)), box(a, b))
+        results += first.pop_ready(final=b == n)
+    state = pickle.loads(pickle.dumps(first.state()))
+    nxt = min(n, starts[stop_after - 1] + chunk)
+    asm = SequenceAssembler(camera=KINECT, true_depth=670.0, box_origin=(0, 0), lag=120, **kw)
+    asm.restore(state)
+    waiting = asm.awaiting_refill
+    again = waiting[0] if waiting else nxt
+    assert again == sum(len(r) for r in results)  # the first frame not handed out
+    for a in range(again, n, chunk):
+        b = min(n, a + chunk)
+        if waiting is not None and a < waiting[1]:
+            asm.refill(np.arange(a, b), copy_of(m, slice(a, b)), box(a, b))
+            continue
+        asm.add(np.arange(a, b), copy_of(m, slice(a, b)), box(a, b))
+        results += asm.pop_ready(final=b == n)
+    return results
+
+
+@pytest.mark.parametrize("kw", [{}, {"use_heading": False},
+                                {"centroid_hampel": (5, 3.0), "angle_hampel": (7, 3.0)}])
+def test_state_restored_in_a_new_assembler_continues_exactly(simulated, kw):
+    m, _, _ = simulated
+    want = run_assembler(m, 64, **kw)
+    got = _resumed_run(m, 64, stop_after=6, **kw)
+    assert concat(got, "frame_index").tolist() == list(range(len(m)))
+    for name in ("flips", "heading_confidence", "frames", "masks", "angle", "centroid_x_px",
+                 "velocity_2d_mm", "height_ave_mm"):
+        np.testing.assert_array_equal(concat(got, name), concat(want, name), err_msg=name)
+
+
+def test_refill_must_give_back_the_awaited_block(simulated):
+    m, _, _ = simulated
+    asm = SequenceAssembler(camera=KINECT, true_depth=670.0, box_origin=(0, 0), lag=120)
+    for a in range(0, 192, 64):
+        asm.add(np.arange(a, a + 64), copy_of(m, slice(a, a + 64)),
+                np.zeros((64, 2, 2), np.uint8))
+        asm.pop_ready()
+    fresh = SequenceAssembler(camera=KINECT, true_depth=670.0, box_origin=(0, 0), lag=120)
+    fresh.restore(asm.state())
+    assert fresh.awaiting_refill == (0, 192)  # nothing decided yet with a lag of 120
+    with pytest.raises(ValueError, match="awaited"):
+        fresh.refill(np.arange(64, 128), copy_of(m, slice(64, 128)),
+                     np.zeros((64, 2, 2), np.uint8))
