@@ -25,7 +25,7 @@ from moseq2_extract.pipeline.resume import NOT_IN_RESULTS
 from moseq2_extract.synthetic import SessionSpec, write_session
 
 ROOT = Path(__file__).resolve().parents[2]
-N = 2000
+N = 1400
 ARGS = ["--chunk-size", "64", "--workers", "2", "--no-report"]
 RESUMED = "continuing an interrupted run"
 AFRESH = "starting afresh"
