@@ -37,7 +37,7 @@ from ..heading.model import (
     shape_evidence,
     shape_features,
 )
-from .continuity import TrackFollower
+from .continuity import TrackFollower, _take
 
 # Probability that the head/tail assignment swaps between consecutive frames.
 P_SWITCH_TRACKED = 1e-4
@@ -187,6 +187,8 @@ class SequenceAssembler:
     _hampel_hist: tuple = (np.zeros(0), np.zeros(0), np.zeros(0))  # raw x, y, axis
     _heights: HeightReference = field(default_factory=HeightReference)
     _track: TrackFollower = field(default_factory=TrackFollower)
+    _taken: dict = field(default_factory=dict)  # pending block's first frame -> rows that
+    # took their second blob (what a resumed run's refill repeats)
     _pending: list = field(default_factory=list)  # (frame_index, measures, axis, box, odd)
     _last_axis: float | None = None
     _gap: int = 0
@@ -219,7 +221,11 @@ class SequenceAssembler:
         box : ndarray, (n, h, w), or BoxWindows
             Unfiltered heights over the ROI box (passed through for the preview movie).
         """
+        offered = dict(measures.alternatives)
         measures = self._track(measures)  # the blob that continues the mouse's track
+        if len(frame_index):
+            self._taken[int(frame_index[0])] = [
+                i for i, other in offered.items() if _same_row(measures, i, other)]
         previous = self._last_axis
         theta = unwrap_axis(measures.orientation, previous)
         valid = np.isfinite(theta)
@@ -271,7 +277,8 @@ class SequenceAssembler:
         :meth:`pop_ready`, it is the state that goes with the rows handed out so far.
         """
         small = {name: copy.deepcopy(getattr(self, name)) for name in _CARRIED}
-        pending = [(np.array(idx), np.array(theta), np.array(odd))
+        pending = [(np.array(idx), np.array(theta), np.array(odd),
+                    list(self._taken.get(int(idx[0]), [])) if len(idx) else [])
                    for idx, _, theta, _, odd in self._pending]
         return AssemblerState(small, pending)
 
@@ -280,7 +287,9 @@ class SequenceAssembler:
         pending blocks must then be given back, in order, with :meth:`refill`."""
         for name, value in state.small.items():
             setattr(self, name, copy.deepcopy(value))
-        self._pending = [(idx, None, theta, None, odd) for idx, theta, odd in state.pending]
+        self._pending = [(idx, None, theta, None, odd) for idx, theta, odd, _ in state.pending]
+        self._taken = {int(idx[0]): list(taken) for idx, _, _, taken in state.pending
+                       if len(idx)}
 
     @property
     def awaiting_refill(self) -> tuple[int, int] | None:
@@ -299,6 +308,10 @@ class SequenceAssembler:
                 if not np.array_equal(idx, frame_index):
                     raise ValueError(f"refill of frames {frame_index[0]}..{frame_index[-1]}"
                                      f" where frames {idx[0]}..{idx[-1]} are awaited")
+                # the second blobs this block's rows took when it was first added
+                for row in self._taken.get(int(idx[0]), []) if len(idx) else []:
+                    _take(measures, row, measures.alternatives[row])
+                measures.alternatives = {}
                 self._pending[i] = (idx, measures, theta, box, odd)
                 return
         raise ValueError("no restored block awaits frames")
@@ -382,6 +395,8 @@ class SequenceAssembler:
         done = 0
         while self._pending and done + len(self._pending[0][0]) <= len(flips):
             idx, m, theta, box, odd = self._pending.pop(0)
+            if len(idx):
+                self._taken.pop(int(idx[0]), None)
             m, theta = self._hampel(m, theta)
             take = slice(done, done + len(idx))
             out.append(self._finish(idx, m, theta, box, odd, flips[take], conf[take]))
@@ -444,7 +459,7 @@ class SequenceAssembler:
 
 
 #: What :meth:`SequenceAssembler.state` carries besides the pending blocks' frame numbers.
-_CARRIED = ("_smoother", "_hampel_hist", "_heights", "_last_axis", "_gap", "_recent",
+_CARRIED = ("_smoother", "_track", "_hampel_hist", "_heights", "_last_axis", "_gap", "_recent",
             "_last_heading", "_motion", "_cls_history", "_cls_wait", "_decided")
 
 
@@ -456,13 +471,24 @@ class AssemblerState:
     ----------
     small : dict
         The carried attributes (heading model, unwrapping, velocity and Hampel history).
-    pending : list of (frame_index, axis, odd)
+    pending : list of (frame_index, axis, odd, taken)
         Per pending block: absolute frame numbers (k,) int, unwrapped axis (k,) float64,
-        crops cut facing the other way (k,) bool.
+        crops cut facing the other way (k,) bool, and the rows whose second blob was
+        taken for the mouse (:class:`~.continuity.TrackFollower`).
     """
 
     small: dict[str, Any]
-    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]]
+
+
+def _same_row(m: FrameMeasures, i: int, other: FrameMeasures) -> bool:
+    """Whether row ``i`` of ``m`` holds ``other``'s only row (the second blob was taken)."""
+    for name in FrameMeasures.row_fields():
+        mine, theirs = getattr(m, name), getattr(other, name)
+        if mine is not None and theirs is not None and not np.array_equal(
+                mine[i], theirs[0], equal_nan=np.asarray(mine).dtype.kind == "f"):
+            return False
+    return True
 
 
 def turn_in_place(arrays: tuple[np.ndarray, ...], which: np.ndarray) -> None:

@@ -406,6 +406,7 @@ def _resumed_run(m, chunk, stop_after, **kw):
     n = len(m)
     starts = list(range(0, n, chunk))
     box = lambda a, b: np.zeros((b - a, 2, 2), np.uint8)  # noqa: E731
+    copy_of = _with_alternatives
     first = SequenceAssembler(camera=KINECT, true_depth=670.0, box_origin=(0, 0), lag=120,
                               **kw)
     results = []
@@ -430,11 +431,42 @@ def _resumed_run(m, chunk, stop_after, **kw):
     return results
 
 
+ALTERNATIVE_ROWS = range(300, 312)  # pending when the state is taken after block 6
+
+
+def _with_alternatives(m, sl):
+    """A block of ``m``: in :data:`ALTERNATIVE_ROWS` the largest blob is something far
+    off, and the mouse (which continues the track) is the second blob."""
+    out = copy_of(m, sl)
+    for row in ALTERNATIVE_ROWS:
+        if sl.start <= row < sl.stop:
+            i = row - sl.start
+            out.alternatives[i] = copy_of(out, slice(i, i + 1))
+            out.x[i] += 150.0
+            out.crops[i] = 0
+    return out
+
+
+def run_assembler_with_alternatives(m, chunk, **kw):
+    asm = SequenceAssembler(camera=KINECT, true_depth=670.0, box_origin=(0, 0), lag=120, **kw)
+    results = []
+    for a in range(0, len(m), chunk):
+        sl = slice(a, min(len(m), a + chunk))
+        asm.add(np.arange(sl.start, sl.stop), _with_alternatives(m, sl),
+                np.zeros((sl.stop - a, 2, 2), np.uint8))
+        results += asm.pop_ready(final=sl.stop == len(m))
+    return results
+
+
 @pytest.mark.parametrize("kw", [{}, {"use_heading": False},
                                 {"centroid_hampel": (5, 3.0), "angle_hampel": (7, 3.0)}])
 def test_state_restored_in_a_new_assembler_continues_exactly(simulated, kw):
     m, _, _ = simulated
-    want = run_assembler(m, 64, **kw)
+    want = run_assembler_with_alternatives(m, 64, **kw)
+    # the mouse was followed through the frames where it was the second blob
+    rows = list(ALTERNATIVE_ROWS)
+    np.testing.assert_array_equal(concat(want, "centroid_x_px")[rows],
+                                  m.x[rows].astype(np.float32))
     got = _resumed_run(m, 64, stop_after=6, **kw)
     assert concat(got, "frame_index").tolist() == list(range(len(m)))
     for name in ("flips", "heading_confidence", "frames", "masks", "angle", "centroid_x_px",
