@@ -22,7 +22,6 @@ file in the output folder, never read from anywhere else.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -281,8 +280,3 @@ class Checkpoints:
     def saved(self) -> None:
         self.waiting = False
         self.last = time.monotonic()
-
-
-def remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink(missing_ok=True)
