@@ -11,6 +11,7 @@ the extraction, which takes it too).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -55,7 +56,16 @@ def session_lock(output_dir: str | os.PathLike, stem: str) -> Iterator[None]:
             with _HELD_LOCK:
                 _HELD[key] -= 1
         return
-    fd = _acquire(path, output_dir)
+    try:
+        fd = _acquire(path, output_dir)
+    except (PermissionError, OSError) as err:
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        # a folder this run may not write in: nothing can be written there anyway, and
+        # the first output says so, naming that output
+        logger.debug("%s: no lock (%s)", path, err)
+        yield
+        return
     with _HELD_LOCK:
         _HELD[key] = 1
     try:

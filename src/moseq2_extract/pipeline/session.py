@@ -137,14 +137,17 @@ def extract_session(
     paths = ResultsPaths.of(out_dir, config.bg_roi_index)
     outcome = ExtractionOutcome(out_dir, paths.h5, paths.yaml,
                                 paths.movie if config.write_movie else None)
+    if config.skip_completed and is_complete(paths.yaml) and paths.h5.exists():
+        outcome.skipped = True
+        return outcome
+    if flip_model is None:
+        flip_model = load_flip_model(config)
+    plan = plan_session(input_file, config, paths)  # bad input fails before proc/ is made
+    outcome.warnings.extend(plan.session.warnings)
     with session_lock(out_dir, paths.yaml.stem):
         if config.skip_completed and is_complete(paths.yaml) and paths.h5.exists():
-            outcome.skipped = True
+            outcome.skipped = True  # finished by another run meanwhile
             return outcome
-        if flip_model is None:
-            flip_model = load_flip_model(config)
-        plan = plan_session(input_file, config, paths)
-        outcome.warnings.extend(plan.session.warnings)
         snapshot = _resume_point(plan, outcome)
         if snapshot is not None:
             plan = replace(plan, uuid=snapshot.uuid)
