@@ -445,7 +445,7 @@ STAGES: dict[str, tuple[str, ...]] = {
                      "centroid_hampel_span", "choose_by_continuity"),
     HEADING_STAGE: ("flip_classifier", "flip_classifier_smoothing"),
     OUTPUT_STAGE: ("output_dir", "output_file", "frame_dtype", "write_movie", "skip_completed",
-                   "compress", "compress_threads", "compress_chunk_size", "delete"),
+                   "compress", "compress_threads", "compress_chunk_size", "delete", "resume"),
     PERFORMANCE_STAGE: ("chunk_size", "chunk_overlap", "threads", "workers"),
     BATCH_STAGE: ("cluster_type", "extensions", "skip_checks", "local_workers",
                   "scheduler_address", "extract_out_script", "prefix", "ncpus", "memory",
