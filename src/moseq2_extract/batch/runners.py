@@ -374,7 +374,7 @@ class LocalProcessRunner:
         import multiprocessing
         from multiprocessing.connection import wait
 
-        from ..pipeline.workers import start_method
+        from ..pipeline.workers import opencv_threads, start_method
 
         if not jobs:
             return []
@@ -395,7 +395,10 @@ class LocalProcessRunner:
                     receive, send = context.Pipe(duplex=False)
                     process = context.Process(target=_session_process, args=(job, send),
                                               name=f"session-{i}")
-                    process.start()
+                    # OpenCV's thread pool, once running here, must not be forked
+                    # running: the session process would hang in its first OpenCV call
+                    with opencv_threads(1):
+                        process.start()
                     send.close()
                     running[receive] = (i, job, process, time.perf_counter())
                 for ready in wait(list(running)):
