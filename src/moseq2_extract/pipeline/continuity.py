@@ -15,12 +15,17 @@ from dataclasses import dataclass
 
 from ..extract.chunk import FrameMeasures
 
-#: Frames without a mouse after which the track is forgotten (the largest blob wins).
-TRACK_MEMORY = 30
+#: Frames without a mouse (or with a merged blob) after which the track is forgotten (the
+#: largest blob wins).
+TRACK_MEMORY = 90
 #: Weight of the running means of size and height (per frame).
 SLOW = 0.05
 #: A candidate must be this much closer to the track (cost units) to replace the largest.
 MARGIN = 0.25
+#: Chosen blobs whose area is outside these ratios to the track's usual area are not the
+#: mouse alone (the mouse touching an object: one merged blob; most of it hidden): the
+#: track keeps its last plausible position and size through them.
+PLAUSIBLE_AREA = (0.45, 1.8)
 
 
 
@@ -29,7 +34,8 @@ class TrackFollower:
     """The mouse's track over the frames seen so far.
 
     ``x``, ``y``: last position (px, ROI box); ``area`` (px) and ``height`` (mm): slow
-    running means; ``gap``: frames since the mouse was last seen.
+    running means; ``gap``: frames since the mouse was last seen alone (a blob of a
+    plausible size, :data:`PLAUSIBLE_AREA`).
     """
 
     x: float = math.nan
@@ -47,7 +53,9 @@ class TrackFollower:
                 + abs(math.log(max(height, 1.0) / max(self.height, 1.0))))
 
     def _see(self, x: float, y: float, area: float, height: float) -> None:
-        if not math.isfinite(x):
+        known = self.gap <= TRACK_MEMORY and math.isfinite(self.area)
+        lo, hi = PLAUSIBLE_AREA
+        if not math.isfinite(x) or (known and not lo <= area / max(self.area, 1.0) <= hi):
             self.gap += 1
             return
         if self.gap > TRACK_MEMORY or not math.isfinite(self.area):

@@ -73,3 +73,14 @@ def test_the_choice_does_not_depend_on_the_chunks():
         part = _object_frames(part, [i - a for i in range(max(a, 30), min(b, 55))])
         parts.append(follower(part).x)
     np.testing.assert_array_equal(np.concatenate(parts), whole.x)
+
+
+def test_a_merged_blob_does_not_teach_the_track():
+    # the mouse walks into the object (one merged blob of three times its size), then
+    # steps away from it: the track kept its last plausible place and size
+    xs = 50.0 + np.arange(120) * 0.2
+    m = _measures(xs)
+    m.x[40:70], m.area[40:70] = 80.0, 3000.0  # merged: centroid pulled towards the object
+    m = _object_frames(m, range(70, 120), x=110.0)  # apart: the object largest, 1 body away
+    out = TrackFollower()(m)
+    np.testing.assert_array_equal(out.x[70:], xs[70:])
