@@ -89,12 +89,11 @@ def main(argv=None) -> None:
                      cpu_ms(subtract_only, n)[0]))
 
         def extract():
-            block = kernel.new_block(n)
-            kernel.run(raw, block, range(n))
-            return block
+            return kernel.extract(raw)
 
         ms, block = cpu_ms(extract, n)
-        rows.append(("per-frame kernel: subtract, filter, blob, moments, 3 crops", ms))
+        rows.append(("per-frame kernel: subtract, fill, intrusions, filter, blob, thin, moments, "
+                     "3 crops", ms))
 
         def assemble():
             asm = SequenceAssembler(camera=camera, true_depth=arena.true_depth,

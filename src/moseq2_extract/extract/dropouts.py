@@ -13,6 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .frames import nonzero_rect
+
 #: Diameter (px) of the closing that fills gaps: a band of up to this many zeroed rows and
 #: holes up to this wide are bridged; convex outlines do not grow.
 FILL_SIZE = 11
@@ -50,10 +52,22 @@ def fill_missing(heights: np.ndarray, invalid: np.ndarray, strel: np.ndarray) ->
     """
     if not invalid.any():
         return 0
-    closed = cv2.morphologyEx(heights, cv2.MORPH_CLOSE, strel)
-    fill = invalid.view(bool) if invalid.dtype == np.uint8 else invalid
-    fill = fill & (closed > 0) & (heights == 0)
+    # the closing is zero outside the non-zero pixels' bounding rectangle, and inside it
+    # depends only on the heights within the element's radius of it: computed over that
+    # margin only (the result inside the rectangle is the whole image's)
+    bx, by, bw, bh = nonzero_rect(heights)
+    if bw == 0:
+        return 0
+    r = max(strel.shape) // 2
+    h, w = heights.shape
+    y0, y1, x0, x1 = max(0, by - r), min(h, by + bh + r), max(0, bx - r), min(w, bx + bw + r)
+    closed = cv2.morphologyEx(heights[y0:y1, x0:x1], cv2.MORPH_CLOSE, strel)
+    inner = (slice(by - y0, by - y0 + bh), slice(bx - x0, bx + bw - x0))
+    closed = closed[inner]
+    target = heights[by:by + bh, bx:bx + bw]
+    fill = invalid[by:by + bh, bx:bx + bw]
+    fill = (fill.view(bool) if fill.dtype == np.uint8 else fill) & (closed > 0) & (target == 0)
     count = int(np.count_nonzero(fill))
     if count:
-        heights[fill] = closed[fill]
+        target[fill] = closed[fill]
     return count

@@ -85,22 +85,24 @@ def remove_thin(blob: np.ndarray, *, area: float, heights: np.ndarray | None = N
     # empty plane around the blob
     ring = cv2.copyMakeBorder(blob, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     width = 2.0 * float(cv2.distanceTransform(ring, cv2.DIST_L2, 3).max())
-    size = int(np.clip(round(WIDTH_FRACTION * width), MIN_SIZE, MAX_SIZE)) | 1
+    size = min(max(round(WIDTH_FRACTION * width), MIN_SIZE), MAX_SIZE) | 1
     strel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    pad = size
-    padded = cv2.copyMakeBorder(blob, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    core = cv2.morphologyEx(padded, cv2.MORPH_OPEN, strel)[pad:-pad, pad:-pad]
+    # outside the box is empty for the erosion and adds nothing to the dilation: a zero
+    # constant border gives the opening of the blob on an empty plane
+    core = cv2.morphologyEx(blob, cv2.MORPH_OPEN, strel, borderType=cv2.BORDER_CONSTANT,
+                            borderValue=0)
     if not cv2.countNonZero(core):
         return None
     removed = cv2.subtract(blob, core)
+    if cv2.countNonZero(removed) < MIN_PIECE * area:  # no piece can be large enough
+        return None
     n, labels, stats, _ = cv2.connectedComponentsWithStats(removed, connectivity=8)
     big = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= MIN_PIECE * area) + 1
     if len(big) == 0:
         return None
     away = cv2.distanceTransform((core == 0).view(np.uint8), cv2.DIST_L2, 3)
-    reach = np.zeros(n, np.float32)
-    np.maximum.at(reach, np.asarray(labels, np.intp).ravel(), away.ravel())
-    big = big[reach[big] >= MIN_REACH * size]
+    big = np.array([k for k in big.tolist() if _reach(away, labels, stats[k], k)
+                    >= MIN_REACH * size], dtype=np.int64)
     if heights is not None and len(big):
         body = cv2.mean(heights, mask=core)[0]
         big = np.array([k for k in big.tolist()
@@ -125,6 +127,14 @@ def remove_thin(blob: np.ndarray, *, area: float, heights: np.ndarray | None = N
         plug = _plug_over_body(core, heights, base, (float(rx.mean()), float(ry.mean())),
                                top + PLUG_MM)
     return ThinCut(keep, plug)
+
+
+def _reach(away: np.ndarray, labels: np.ndarray, stat: np.ndarray, k: int) -> float:
+    """How far (px) piece ``k`` of ``labels`` (its ``stat`` row of
+    ``connectedComponentsWithStats``) reaches from the body (``away``: distance map)."""
+    x, y, w, h = (int(v) for v in stat[:4])
+    piece = labels[y:y + h, x:x + w] == k
+    return float(away[y:y + h, x:x + w][piece].max())
 
 
 def _plug_over_body(core: np.ndarray, heights: np.ndarray, base: np.ndarray,
