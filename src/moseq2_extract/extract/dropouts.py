@@ -15,14 +15,15 @@ import numpy as np
 
 from .frames import nonzero_rect
 
-#: Diameter (px) of the closing that fills gaps: a band of up to this many zeroed rows and
-#: holes up to this wide are bridged; convex outlines do not grow.
+#: Side (px) of the square closing that fills gaps: a band of up to this many zeroed rows
+#: and holes up to this wide are bridged; convex outlines do not grow.  A square (not a
+#: disk) because OpenCV filters with it row then column: a third of a disk's time.
 FILL_SIZE = 11
 
 
 def fill_strel(size: int = FILL_SIZE) -> np.ndarray:
-    """The elliptical structuring element of :func:`fill_missing` (uint8)."""
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(size), int(size)))
+    """The square structuring element of :func:`fill_missing` (uint8)."""
+    return cv2.getStructuringElement(cv2.MORPH_RECT, (int(size), int(size)))
 
 
 def fill_missing(heights: np.ndarray, invalid: np.ndarray, strel: np.ndarray) -> int:
