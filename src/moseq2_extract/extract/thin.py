@@ -94,7 +94,8 @@ def remove_thin(blob: np.ndarray, *, area: float, heights: np.ndarray | None = N
     width = 2.0 * float(inside.max())
     size = min(max(round(WIDTH_FRACTION * width), MIN_SIZE), MAX_SIZE) | 1
     radius = size // 2
-    kept = cv2.compare(inside, radius, cv2.CMP_LE)  # 255 off the eroded blob, 0 on it
+    # 255 off the eroded blob, 0 on it
+    kept = cv2.compare(inside, radius, cv2.CMP_LE)  # type: ignore[call-overload]
     if cv2.countNonZero(kept) == kept.size:
         return None
     # distance beyond the opened blob (0 on it): the dilation's distance minus r
