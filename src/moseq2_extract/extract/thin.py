@@ -105,15 +105,18 @@ def remove_thin(blob: np.ndarray, *, area: float, heights: np.ndarray | None = N
     removed = cv2.subtract(blob, core)
     if cv2.countNonZero(removed) < MIN_PIECE * area:  # no piece can be large enough
         return None
+    top = 0.0
+    if heights is not None:
+        top = _percentile(heights[core.view(bool)], TOP_PERCENTILE)
+        if cv2.minMaxLoc(heights, mask=removed)[1] <= top:  # no piece can be high enough
+            return None
     n, labels, stats, _ = cv2.connectedComponentsWithStats(removed, connectivity=8)
     big = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= MIN_PIECE * area) + 1
     if len(big) == 0:
         return None
     big = np.array([k for k in big.tolist() if _reach(away, labels, stats[k], k)
                     >= MIN_REACH * size], dtype=np.int64)
-    top = 0.0
     if heights is not None and len(big):
-        top = float(np.percentile(heights[core.view(bool)], TOP_PERCENTILE))
         big = np.array([k for k in big.tolist()
                         if cv2.mean(heights, mask=(labels == k).view(np.uint8))[0] > top],
                        dtype=np.int64)
@@ -135,6 +138,17 @@ def remove_thin(blob: np.ndarray, *, area: float, heights: np.ndarray | None = N
         plug = _plug_over_body(core, heights, base, (float(rx.mean()), float(ry.mean())),
                                top + PLUG_MM)
     return ThinCut(keep, plug)
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (linear interpolation) of a 1-D array, through a
+    partial sort: a tenth of its time on a blob's few thousand values."""
+    pos = (len(values) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(values) - 1)
+    part = np.partition(values, (lo, hi))
+    a, b = float(part[lo]), float(part[hi])
+    return a + (b - a) * (pos - lo)
 
 
 def _reach(away: np.ndarray, labels: np.ndarray, stat: np.ndarray, k: int) -> float:
