@@ -11,7 +11,7 @@ from moseq2_extract.extract.intrusion import (
     Surround,
     drop_touching,
 )
-from moseq2_extract.extract.thin import remove_thin
+from moseq2_extract.extract.thin import _percentile, remove_thin
 
 
 def _mouse(h=80, w=120, height=40):
@@ -32,6 +32,36 @@ def test_a_band_of_zeroed_rows_is_filled_and_the_outline_does_not_grow():
     # whole again, but for the convex tips (x 30-33 and 87-90), which no closing restores
     assert np.all(frame[38:43, 34:87] > 0)
     assert not np.any(frame[~inside])  # nothing outside it was given a height
+
+
+def test_the_closing_near_the_mouse_is_the_whole_frames():
+    # the fill is computed over the heights' rectangle plus the element's radius: the
+    # same heights as a closing of the whole frame, with the mouse anywhere (edges too)
+    rng = np.random.default_rng(3)
+    strel = fill_strel()
+    for cx, cy in ((60, 40), (8, 40), (111, 75), (60, 3)):
+        frame = np.zeros((80, 120), np.uint8)
+        cv2.ellipse(frame, (cx, cy), (30, 14), 20, 0, 360, 40, -1)
+        frame[frame > 0] += rng.integers(0, 20, int((frame > 0).sum()), dtype=np.uint8)
+        invalid = (rng.random(frame.shape) < 0.15) & (frame > 0)
+        invalid[cy - 2:cy + 3, :] = True
+        frame[invalid] = 0
+        closed = cv2.morphologyEx(frame, cv2.MORPH_CLOSE, strel)
+        expected = frame.copy()
+        sel = invalid & (closed > 0) & (frame == 0)
+        expected[sel] = closed[sel]
+        got = frame.copy()
+        assert fill_missing(got, invalid, strel) == int(sel.sum()) > 0
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_the_bodys_top_is_numpys_percentile():
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 1500):
+        for dtype in (np.uint8, np.uint16, np.float32):
+            values = (rng.random(n) * 200).astype(dtype)
+            for q in (0, 50, 75, 100):
+                assert np.isclose(_percentile(values, q), np.percentile(values, q))
 
 
 def test_pixels_with_a_reading_are_never_changed():
