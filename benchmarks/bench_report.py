@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -62,39 +63,43 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of each kind")
     args = parser.parse_args()
     root = args.dir or Path(tempfile.mkdtemp(prefix="bench_report_"))
-    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
-    print(f"{'min':>4} {'frames':>6} {'no-report s':>11} {'report s':>9} {'cost s':>7} "
-          f"{'share':>6} {'paired':>7} {'extract s (no/with)':>20} {'page line s':>11}")
-    for minutes in args.minutes:
-        n = int(round(minutes * 60 * 30))
-        depth = make_session(root / f"session_{minutes:g}min", n, "dat", seed=1)
-        warm_cache(depth)
-        walls: dict[bool, list[float]] = {True: [], False: []}
-        extraction: dict[bool, list[float]] = {True: [], False: []}
-        pages: list[float] = []
-        pairs: list[float] = []
-        for i in range(args.repeat):
-            # alternate which kind goes first, so that a trend in the machine's load
-            # falls on both
-            order = (True, False) if i % 2 == 0 else (False, True)
-            got = {}
-            for report in order:
-                wall, ext, page = run_once(depth, root / "run", report)
-                walls[report].append(wall)
-                extraction[report].append(ext)
-                got[report] = wall
-                if page is not None:
-                    pages.append(page)
-            pairs.append(got[True] - got[False])
-        with_r, without = statistics.median(walls[True]), statistics.median(walls[False])
-        cost = with_r - without
-        print(f"{minutes:>4g} {n:>6d} {without:>11.2f} {with_r:>9.2f} {cost:>7.2f} "
-              f"{100 * cost / without:>5.1f}% {statistics.median(pairs):>7.2f} "
-              f"{statistics.median(extraction[False]):>9.2f}/"
-              f"{statistics.median(extraction[True]):<10.2f} "
-              f"{statistics.median(pages) if pages else float('nan'):>11.2f}")
-        print(f"     walls with report: {' '.join(f'{w:.2f}' for w in walls[True])}; "
-              f"without: {' '.join(f'{w:.2f}' for w in walls[False])}")
+    try:
+        print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
+        print(f"{'min':>4} {'frames':>6} {'no-report s':>11} {'report s':>9} {'cost s':>7} "
+              f"{'share':>6} {'paired':>7} {'extract s (no/with)':>20} {'page line s':>11}")
+        for minutes in args.minutes:
+            n = int(round(minutes * 60 * 30))
+            depth = make_session(root / f"session_{minutes:g}min", n, "dat", seed=1)
+            warm_cache(depth)
+            walls: dict[bool, list[float]] = {True: [], False: []}
+            extraction: dict[bool, list[float]] = {True: [], False: []}
+            pages: list[float] = []
+            pairs: list[float] = []
+            for i in range(args.repeat):
+                # alternate which kind goes first, so that a trend in the machine's load
+                # falls on both
+                order = (True, False) if i % 2 == 0 else (False, True)
+                got = {}
+                for report in order:
+                    wall, ext, page = run_once(depth, root / "run", report)
+                    walls[report].append(wall)
+                    extraction[report].append(ext)
+                    got[report] = wall
+                    if page is not None:
+                        pages.append(page)
+                pairs.append(got[True] - got[False])
+            with_r, without = statistics.median(walls[True]), statistics.median(walls[False])
+            cost = with_r - without
+            print(f"{minutes:>4g} {n:>6d} {without:>11.2f} {with_r:>9.2f} {cost:>7.2f} "
+                  f"{100 * cost / without:>5.1f}% {statistics.median(pairs):>7.2f} "
+                  f"{statistics.median(extraction[False]):>9.2f}/"
+                  f"{statistics.median(extraction[True]):<10.2f} "
+                  f"{statistics.median(pages) if pages else float('nan'):>11.2f}")
+            print(f"     walls with report: {' '.join(f'{w:.2f}' for w in walls[True])}; "
+                  f"without: {' '.join(f'{w:.2f}' for w in walls[False])}")
+    finally:  # the sessions are gigabytes: never left behind in /tmp
+        if args.dir is None:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
