@@ -4,10 +4,12 @@ Dask cluster, on SLURM through dask-jobqueue, or on an existing Dask scheduler.
 :func:`plan_batch` chooses the local plan (how many sessions at a time, how many workers
 each) from the machine and the sessions; :func:`make_runner` builds the runner for it.
 
-Every runner takes :class:`~.jobs.ExtractJob` records and returns one
-:class:`~.jobs.JobResult` per job, whatever happens to the job: an exception in the
-extraction, a worker process that dies (Dask reports ``KilledWorker``) or a lost
-connection all come back as ``failed`` results, and the other jobs go on.
+Every runner's ``run(jobs, on_result=None)`` takes :class:`~.jobs.ExtractJob` records,
+calls ``on_result`` with each job's result as it finishes and returns one
+:class:`~.jobs.JobResult` per job, in the order of ``jobs``, whatever happens to the
+job: an exception in the extraction, a worker process that dies (Dask reports
+``KilledWorker``) or a lost connection all come back as ``failed`` results, and the other
+jobs go on.
 
 Dask (``distributed``, ``dask-jobqueue``) is imported only when a Dask runner is used.
 """
@@ -364,13 +366,7 @@ class LocalProcessRunner:
 
     def run(self, jobs: Sequence[ExtractJob], *, on_result: OnResult | None = None
             ) -> list[JobResult]:
-        """Run ``jobs``; ``on_result`` is called as each finishes.
-
-        Returns
-        -------
-        list of JobResult
-            In the order of ``jobs``.
-        """
+        """Run ``jobs`` as every runner does (module docstring)."""
         import multiprocessing
         from multiprocessing.connection import wait
 
@@ -472,13 +468,7 @@ class _DaskRunner(abc.ABC):
 
     def run(self, jobs: Sequence[ExtractJob], *, on_result: OnResult | None = None
             ) -> list[JobResult]:
-        """Run ``jobs``; ``on_result`` is called as each finishes.
-
-        Returns
-        -------
-        list of JobResult
-            In the order of ``jobs``.
-        """
+        """Run ``jobs`` as every runner does (module docstring)."""
         import dask
         from distributed import as_completed
 

@@ -436,7 +436,8 @@ class BlockKernel:
             missing = zone = None
             if self.fill is not None:
                 missing = missing_pixels(raw[i][y0:y1, x0:x1], self.roi[y0:y1, x0:x1])
-                fill_missing(heights[y0:y1, x0:x1], missing, self.fill)
+                fill_missing(heights[y0:y1, x0:x1], missing, self.fill,
+                             rect=(rect[0] - x0, rect[1] - y0, rect[2], rect[3]))
             if self.intrusions is not None:
                 zone = self.intrusions(around[i])
                 zone = None if zone is None else zone[y0:y1, x0:x1]

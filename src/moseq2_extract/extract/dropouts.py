@@ -26,7 +26,8 @@ def fill_strel(size: int = FILL_SIZE) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_RECT, (int(size), int(size)))
 
 
-def fill_missing(heights: np.ndarray, invalid: np.ndarray, strel: np.ndarray) -> int:
+def fill_missing(heights: np.ndarray, invalid: np.ndarray, strel: np.ndarray, *,
+                 rect: tuple[int, int, int, int] | None = None) -> int:
     """Fill pixels without depth from their neighbours, in place.
 
     Parameters
@@ -37,6 +38,8 @@ def fill_missing(heights: np.ndarray, invalid: np.ndarray, strel: np.ndarray) ->
         Pixels the camera read as 0 (inside the arena).
     strel : ndarray
         Structuring element of the closing (:func:`fill_strel`).
+    rect : (x, y, w, h), optional
+        :func:`~.frames.nonzero_rect` of ``heights``, when the caller has it already.
 
     Returns
     -------
@@ -56,7 +59,7 @@ def fill_missing(heights: np.ndarray, invalid: np.ndarray, strel: np.ndarray) ->
     # the closing is zero outside the non-zero pixels' bounding rectangle, and inside it
     # depends only on the heights within the element's radius of it: computed over that
     # margin only (the result inside the rectangle is the whole image's)
-    bx, by, bw, bh = nonzero_rect(heights)
+    bx, by, bw, bh = nonzero_rect(heights) if rect is None else rect
     if bw == 0:
         return 0
     r = max(strel.shape) // 2
