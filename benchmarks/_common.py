@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -147,13 +148,17 @@ def tree_pss_bytes(root: int) -> float:
 
 
 def measure(
-    cmd: list[str], *, cwd: Path, log_dir: Path, env: dict | None = None, poll: float = 0.05
-) -> tuple[float, float, float, float, int]:
+    cmd: list[str], *, cwd: Path, log_dir: Path, env: dict | None = None, poll: float = 0.05,
+    on_poll: Callable[[int], None] | None = None,
+    on_exit: Callable[[os.struct_rusage], None] | None = None,
+) -> tuple[float, float, float, float, float, int]:
     """Run ``cmd`` and measure it.
 
-    Returns ``(seconds, peak_tree_rss_mb, peak_tree_anon_mb, max_single_rss_mb,
-    returncode)``. stdout and
-    stderr go to ``log_dir/stdout.txt`` and ``log_dir/stderr.txt``.
+    Returns ``(seconds, peak_tree_rss_mb, peak_tree_anon_mb, peak_tree_pss_mb,
+    max_single_rss_mb, returncode)``. stdout and stderr go to ``log_dir/stdout.txt`` and
+    ``log_dir/stderr.txt``.  ``on_poll(pid)`` is called at every sample while the child
+    runs (a caller's own readings of ``/proc/PID``); ``on_exit(rusage)`` once with the
+    child's ``wait4`` usage, which includes the descendants it reaped.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / "stdout.txt", "wb") as out, open(log_dir / "stderr.txt", "wb") as err:
@@ -177,8 +182,12 @@ def measure(
                 last_pss = now
                 peak_pss = float(np.fmax(peak_pss, pss))  # NaN only while nothing is known
             peak, peak_anon = max(peak, total), max(peak_anon, anon)
+            if on_poll is not None:
+                on_poll(proc.pid)
             time.sleep(poll)
         seconds = time.perf_counter() - t0
+    if on_exit is not None:
+        on_exit(ru)
     proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped by wait4
     return (seconds, peak / 2**20, peak_anon / 2**20, peak_pss / 2**20, ru.ru_maxrss / 1024,
             proc.returncode)

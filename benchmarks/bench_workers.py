@@ -6,8 +6,9 @@ Generates one synthetic Kinect session, then runs ``moseq2-extract extract SESSI
 
     python benchmarks/bench_workers.py --minutes 10 --workers 1 2 4 8 16 --rounds 2
 
-Besides wall time and frames/s it samples, every 50 ms, the CPU time of every thread of the
-main process (``/proc/PID/task/TID/stat``) and of the whole process tree.  The busiest
+Besides wall time, frames/s and peak PSS (``_common.measure``) it samples, every 50 ms,
+the CPU time of every thread of the main process (``/proc/PID/task/TID/stat``), and takes
+the whole tree's CPU from ``wait4``.  The busiest
 main-process thread's CPU over the run's wall time says where scaling stops: near 1.0, that
 thread (the sequence step -- heading, scalars -- or the writer thread -- h5 compression,
 muxing) is the serial part every worker waits for.  "tree CPU / wall" is the number of cores
@@ -24,9 +25,7 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,8 +36,8 @@ from _common import (  # noqa: E402
     count_frames,
     fresh_run_dir,
     make_session,
+    measure,
     ours_command,
-    tree_pss_bytes,
     warm_cache,
 )
 
@@ -62,38 +61,19 @@ def _thread_cpu(pid: int) -> dict[int, float]:
     return out
 
 
-def run_once(cmd: list[str], run_dir: Path, poll: float = 0.05) -> dict:
+def run_once(cmd: list[str], run_dir: Path) -> dict:
     """Run ``cmd`` in ``run_dir``; wall time, the main process's per-thread CPU, tree CPU."""
-    logs = run_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     threads: dict[int, float] = {}
-    peak_pss = 0.0
-    last_pss = 0.0
-    with open(logs / "stdout.txt", "wb") as out, open(logs / "stderr.txt", "wb") as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=run_dir, stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL)
-        while True:
-            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
-            if pid == proc.pid:
-                break
-            threads.update(_thread_cpu(proc.pid))
-            now = time.perf_counter()
-            if now - last_pss >= 1.0:
-                pss = tree_pss_bytes(proc.pid)
-                if pss == pss:
-                    peak_pss = max(peak_pss, pss)
-                last_pss = now
-            time.sleep(poll)
-        wall = time.perf_counter() - t0
-    rc = os.waitstatus_to_exitcode(status)
+    usage = []
+    wall, _, _, pss_mb, _, rc = measure(
+        cmd, cwd=run_dir, log_dir=run_dir / "logs",
+        on_poll=lambda pid: threads.update(_thread_cpu(pid)), on_exit=usage.append)
     frames = count_frames(run_dir / "proc" / "results_00.h5") if rc == 0 else 0
-    main_cpu = sum(threads.values())
-    busiest = max(threads.values(), default=float("nan"))
     return {"rc": rc, "frames": frames, "wall_s": wall, "fps": frames / wall if wall else 0.0,
-            # wait4's usage of the child includes the descendants it reaped (the workers)
-            "tree_cpu_s": ru.ru_utime + ru.ru_stime, "main_cpu_s": main_cpu,
-            "busiest_thread_cpu_s": busiest, "peak_pss_mb": peak_pss / 2**20}
+            "tree_cpu_s": usage[0].ru_utime + usage[0].ru_stime,
+            "main_cpu_s": sum(threads.values()),
+            "busiest_thread_cpu_s": max(threads.values(), default=float("nan")),
+            "peak_pss_mb": pss_mb}
 
 
 def main(argv: list[str] | None = None) -> int:
