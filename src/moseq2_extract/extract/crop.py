@@ -24,7 +24,8 @@ def crop_transform(x: float, y: float, angle: float, crop_size: int) -> np.ndarr
 
 
 def crop_rotate(
-    image: np.ndarray, transform: np.ndarray, crop_size: int, *, nearest: bool = False
+    image: np.ndarray, transform: np.ndarray, crop_size: int, *, nearest: bool = False,
+    out: np.ndarray | None = None
 ) -> np.ndarray:
     """Warp ``image`` into a ``crop_size`` square (zeros outside the image).
 
@@ -34,11 +35,19 @@ def crop_rotate(
     transform : ndarray, (2, 3) from :func:`crop_transform`
     nearest : bool
         Nearest-neighbour instead of bilinear interpolation (masks).
+    out : ndarray, (crop_size, crop_size), optional
+        Contiguous destination of ``image``'s dtype, written in place.
 
     Returns
     -------
-    ndarray, (crop_size, crop_size), dtype of ``image``.
+    ndarray, (crop_size, crop_size), dtype of ``image`` (``out`` when given).
     """
     flags = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.warpAffine(image, transform, (crop_size, crop_size), flags=flags,
+    direct = out is not None and out.dtype == image.dtype and out.flags.c_contiguous
+    crop = cv2.warpAffine(image, transform, (crop_size, crop_size),
+                          dst=out if direct else None, flags=flags,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if out is not None and not direct:
+        out[...] = crop
+        return out
+    return crop

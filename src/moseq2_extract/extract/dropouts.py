@@ -54,24 +54,28 @@ def fill_missing(heights: np.ndarray, invalid: np.ndarray, strel: np.ndarray, *,
     ``strel`` stay empty here; :func:`~.features.largest_blob` counts them as part of the
     silhouette through ``missing``.
     """
-    if not invalid.any():
-        return 0
-    # the closing is zero outside the non-zero pixels' bounding rectangle, and inside it
-    # depends only on the heights within the element's radius of it: computed over that
-    # margin only (the result inside the rectangle is the whole image's)
     bx, by, bw, bh = nonzero_rect(heights) if rect is None else rect
     if bw == 0:
         return 0
+    # the closing is zero outside the non-zero pixels' bounding rectangle: only missing
+    # pixels inside it can be filled
+    inner = (slice(by, by + bh), slice(bx, bx + bw))
+    fill = invalid[inner]
+    fill = fill.view(np.uint8) if fill.dtype == bool else fill
+    if not cv2.countNonZero(fill):
+        return 0
+    # inside the rectangle the closing depends only on the heights within the element's
+    # radius of it: computed over that margin only (the result is the whole image's)
     r = max(strel.shape) // 2
     h, w = heights.shape
     y0, y1, x0, x1 = max(0, by - r), min(h, by + bh + r), max(0, bx - r), min(w, bx + bw + r)
     closed = cv2.morphologyEx(heights[y0:y1, x0:x1], cv2.MORPH_CLOSE, strel)
-    inner = (slice(by - y0, by - y0 + bh), slice(bx - x0, bx + bw - x0))
-    closed = closed[inner]
-    target = heights[by:by + bh, bx:bx + bw]
-    fill = invalid[by:by + bh, bx:bx + bw]
-    fill = (fill.view(bool) if fill.dtype == np.uint8 else fill) & (closed > 0) & (target == 0)
-    count = int(np.count_nonzero(fill))
+    closed = closed[by - y0:by - y0 + bh, bx - x0:bx + bw - x0]
+    target = heights[inner]
+    # 0/1 & 0/255 masks: missing, not already given a height, and closed over
+    fill = cv2.bitwise_and(fill, cv2.compare(target, 0, cv2.CMP_EQ))  # type: ignore[call-overload]
+    fill = cv2.bitwise_and(fill, cv2.compare(closed, 0, cv2.CMP_GT))  # type: ignore[call-overload]
+    count = cv2.countNonZero(fill)
     if count:
-        target[fill] = closed[fill]
-    return count
+        np.copyto(target, closed, where=fill.view(bool))
+    return int(count)

@@ -112,8 +112,8 @@ def _blob(mask: np.ndarray, contour: np.ndarray, offset: tuple[int, int],
     cv2.drawContours(window, [contour], -1, 1, thickness=-1, offset=(-bx, -by))
     inside = mask[by:by + bh, bx:bx + bw]
     if missing is not None:
-        inside = inside | missing[by:by + bh, bx:bx + bw].view(np.uint8)
-    window &= inside
+        inside = cv2.bitwise_or(inside, missing[by:by + bh, bx:bx + bw].view(np.uint8))
+    cv2.bitwise_and(window, inside, dst=window)
     moments = cv2.moments(window, binaryImage=True)
     x, y, theta, major, minor = moment_features(
         moments, offset=(bx + int(offset[0]), by + int(offset[1])))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 
 from .features import NO_BLOB, BlobFeatures, largest_blob, ranked_blobs
@@ -83,7 +84,10 @@ def find_mouse(window: np.ndarray, *, min_height: float, crop_size: int,
     (mouse or None, quality flags): the largest blob, with the second in
     ``mouse.alternative`` when asked and present.
     """
-    mask = (window > min_height).view(np.uint8)
+    if window.dtype == np.uint8:  # 0/1 straight from OpenCV, a third of numpy's time
+        mask = cv2.threshold(window, float(min_height), 1, cv2.THRESH_BINARY)[1]
+    else:
+        mask = (window > min_height).view(np.uint8)
     if likely is not None:
         mask = mask & likely.view(np.uint8)
     quality = 0
@@ -126,7 +130,8 @@ def _silhouette(blob: BlobFeatures, blob_mask: np.ndarray, window: np.ndarray,
                 quality |= Quality.THIN_REMOVED
                 bx, by, bw, bh = blob.bbox
     if missing is not None:
-        lost = np.count_nonzero(blob_mask.view(bool) & missing[by:by + bh, bx:bx + bw])
+        lost = cv2.countNonZero(cv2.bitwise_and(
+            blob_mask, missing[by:by + bh, bx:bx + bw].view(np.uint8)))
         if lost >= MISSING_FRACTION * blob.area:
             quality |= Quality.PART_MISSING
     return Mouse(blob, blob_mask, cable_root), quality

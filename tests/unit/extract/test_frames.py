@@ -3,6 +3,7 @@ windowed filters, the temporal median."""
 
 import cv2
 import numpy as np
+import pytest
 
 from moseq2_extract.extract.frames import (
     HeightSubtractor,
@@ -132,10 +133,14 @@ def test_nonzero_rect():
 def test_window_padding_covers_every_filter_and_stays_inside_the_frame():
     strel = make_strel("ellipse", (9, 9))
     assert WindowFilter(spatial_filter_size=(3,)).pad == 2 + 1
-    assert WindowFilter(spatial_filter_size=(5, 3), strel_tail=strel).pad == 2 + 3 + 9
+    assert WindowFilter(spatial_filter_size=(5, 3), strel_tail=strel).pad == 2 + 3
     assert WindowFilter(spatial_filter_size=(3,), strel_tail=strel, tail_filter_iters=2,
                         strel_cable=make_strel("ellipse", (3, 3)),
-                        cable_filter_iters=1).pad == 2 + 1 + 18 + 3
+                        cable_filter_iters=1).pad == 2 + 1
+    ring = np.ones((5, 5), np.uint8)
+    ring[2, 2] = 0  # no full central row: its whole extent, times its iterations
+    assert WindowFilter(spatial_filter_size=(3,), strel_tail=ring,
+                        tail_filter_iters=2).pad == 2 + 1 + 10
     filt = WindowFilter(spatial_filter_size=(3,))
     assert filt.window((10, 20, 5, 4), (100, 100)) == (17, 27, 7, 18)  # y0, y1, x0, x1
     assert filt.window((0, 0, 5, 4), (6, 7)) == (0, 6, 0, 7)
@@ -189,3 +194,30 @@ def test_temporal_medians_run_in_turn_with_nearest_edges():
     np.testing.assert_array_equal(temporal_median(x, (3,)), median(x, 3))
     np.testing.assert_array_equal(temporal_median(x, (3, 1, 5)), median(median(x, 3), 5))
     assert temporal_median(x, (3, 0)) is x  # any 0: off
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_windowed_filters_equal_full_frame_filters_for_any_settings(seed):
+    # the window's padding is the least that keeps the result exact: every filter and
+    # iteration count, blobs anywhere (touching the frame's edges too)
+    rng = np.random.default_rng(seed)
+    dtype = (np.uint8, np.uint16)[seed % 2]
+    frame = np.zeros((90, 100), dtype)
+    for _ in range(3):
+        y, x = rng.integers(-5, 85), rng.integers(-5, 95)
+        h, w = rng.integers(3, 30, 2)
+        frame[max(y, 0):y + h, max(x, 0):x + w] = rng.integers(10, 250, (
+            len(range(max(y, 0), min(y + h, 90))), len(range(max(x, 0), min(x + w, 100)))))
+    frame[rng.random(frame.shape) < 0.02] = 0
+    spatial = [(3,), (5, 3), (7,), (0,)][seed % 4]
+    tail = make_strel(("ellipse", "rectangle", "cross")[seed % 3],
+                      [(9, 9), (15, 15), (5, 7)][seed % 3])
+    cable = make_strel("ellipse", (3, 3)) if seed % 3 else make_strel("rectangle", (5, 5))
+    filt = WindowFilter(spatial_filter_size=spatial, strel_tail=tail,
+                        tail_filter_iters=1 + seed % 2, strel_cable=cable,
+                        cable_filter_iters=seed % 3, dtype=dtype)
+    whole = filt(frame, (0, 90, 0, 100))
+    y0, y1, x0, x1 = filt.window(nonzero_rect(frame), frame.shape)
+    windowed = np.zeros_like(frame)
+    windowed[y0:y1, x0:x1] = filt(frame, (y0, y1, x0, x1))
+    np.testing.assert_array_equal(windowed, whole)

@@ -11,7 +11,7 @@ from moseq2_extract.extract.intrusion import (
     Surround,
     drop_touching,
 )
-from moseq2_extract.extract.thin import _percentile, remove_thin
+from moseq2_extract.extract.thin import _masked_percentile, _percentile, remove_thin
 
 
 def _mouse(h=80, w=120, height=40):
@@ -62,6 +62,22 @@ def test_the_bodys_top_is_numpys_percentile():
             values = (rng.random(n) * 200).astype(dtype)
             for q in (0, 50, 75, 100):
                 assert np.isclose(_percentile(values, q), np.percentile(values, q))
+
+
+def test_the_bodys_top_from_a_histogram_is_numpys_percentile():
+    rng = np.random.default_rng(1)
+    for shape in ((1, 1), (3, 5), (40, 61)):
+        for dtype in (np.uint8, np.uint16):
+            image = rng.integers(0, 250, shape).astype(dtype)
+            mask = (rng.random(shape) < 0.6).astype(np.uint8)
+            mask.flat[0] = 1
+            for q in (0, 50, 75, 100):
+                expected = np.percentile(image[mask.view(bool)], q)
+                assert np.isclose(_masked_percentile(image, mask, q), expected)
+                # a view into a larger image, as the blob's box is
+                big = np.zeros((shape[0] + 4, shape[1] + 6), dtype)
+                big[2:-2, 3:-3] = image
+                assert np.isclose(_masked_percentile(big[2:-2, 3:-3], mask, q), expected)
 
 
 def test_pixels_with_a_reading_are_never_changed():
