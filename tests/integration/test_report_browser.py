@@ -66,9 +66,21 @@ def report(extracted_batch):
 def test_session_page(browser, report):
     images, errors = _load(browser, report.sessions[1])
     assert errors == []
-    assert [alt for alt, _, _ in images] == ["arena", "centroid path", "frames", "montage",
-                                            "timeline"]
+    assert [alt for alt, _, _ in images] == ["arena", "centroid path", "frames", "montage"]
     assert all(w > 0 and h > 0 for _, w, h in images)
+    # the timeline, drawn by plotly.js on opening: every panel, the raster image laid
+    # under the top one, the traces' lines, the flagged rows
+    plot = browser.execute_script("""
+        const div = document.getElementById('timeline');
+        const box = div.getBoundingClientRect();
+        return {width: box.width, height: box.height,
+                yaxes: Object.keys(div.layout).filter(k => k.startsWith('yaxis')).length,
+                images: div.querySelectorAll('svg image').length,
+                lines: div.querySelectorAll('.scatterlayer .trace path.js-line').length,
+                rows: div.layout.yaxis2.categoryarray};""")
+    assert plot["width"] > 600 and plot["height"] > 400
+    assert plot["yaxes"] == 8 and plot["images"] == 1 and plot["lines"] >= 6
+    assert "intrusion" in plot["rows"]
     rows = browser.execute_script(
         "return Array.from(document.querySelectorAll('#quality tbody tr'))"
         ".map(r => r.cells[0].textContent)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -15,7 +14,7 @@ from ..paths import write_text_atomic
 from .failures import SafeGroup
 from .help import StagedOption
 from .options import fail, merged_config, schema_options
-from .outputs import ReportWarmUp, after_extraction, output_options
+from .outputs import after_extraction, output_options
 from .progress import TqdmProgress, show_bars
 
 EXTRACT_GROUPS = (cfg.ROI, cfg.VIDEO, cfg.EXTRACT, cfg.ENGINE)
@@ -95,11 +94,7 @@ def find_roi(ctx: click.Context, input_file: str, **values) -> None:
 @click.pass_context
 def extract(ctx: click.Context, input_file: str, **values) -> None:
     config = merged_config(ctx, values)
-    # the report's fixed cost is paid on a thread from the first block written on (the
-    # worker processes exist by then)
-    warm_up = ReportWarmUp() if values["report"] else None
-    outcome = run_extract(input_file, config, values.get("output_dir"),
-                          on_first_block=warm_up.start if warm_up is not None else None)
+    outcome = run_extract(input_file, config, values.get("output_dir"))
     if outcome.skipped:
         click.echo(f"Skipping {input_file}: already extracted in {outcome.output_dir}")
         return
@@ -111,17 +106,14 @@ def extract(ctx: click.Context, input_file: str, **values) -> None:
         click.echo(f"Compressed {input_file} -> {outcome.compressed} (verified lossless; "
                    "raw file kept)")
     after_extraction([outcome.h5_path], seconds={str(outcome.h5_path): outcome.seconds},
-                     report=values["report"], nwb=values["nwb"], warm_up=warm_up)
+                     report=values["report"], nwb=values["nwb"])
 
 
-def run_extract(input_file: str, config: cfg.Config, output_dir: str | None, *,
-                on_first_block: Callable[[], None] | None = None):
-    """Run one extraction with a progress bar; bad input exits with a one-line error.
-    ``on_first_block`` is called once, when the first block has been written."""
+def run_extract(input_file: str, config: cfg.Config, output_dir: str | None):
+    """Run one extraction with a progress bar; bad input exits with a one-line error."""
     from ..pipeline.session import extract_session
 
-    bar = TqdmProgress(Path(input_file).name, enabled=show_bars(config.progress_bar),
-                        on_first=on_first_block)
+    bar = TqdmProgress(Path(input_file).name, enabled=show_bars(config.progress_bar))
     try:
         outcome = extract_session(input_file, config, output_dir=output_dir, progress=bar)
     except ExtractionError as err:

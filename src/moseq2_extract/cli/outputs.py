@@ -1,17 +1,14 @@
 """Commands and options for what is made from finished extractions: ``report`` (the QC
 report) and ``export-nwb``, the ``--report/--no-report`` and ``--nwb`` options of
-``extract`` and ``batch-extract``, :func:`after_extraction`, which they call, and
-:class:`ReportWarmUp`, which ``extract`` starts while the frames are extracted."""
+``extract`` and ``batch-extract``, and :func:`after_extraction`, which they call."""
 
 from __future__ import annotations
 
 import gc
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -37,50 +34,10 @@ def output_options(func: Callable) -> Callable:
 log = logging.getLogger(__name__)
 
 
-class ReportWarmUp:
-    """The report's fixed cost (importing matplotlib, its first font and text layout, an
-    empty timeline figure laid out and drawn: about a second of interpreter work) paid on
-    a thread while the extraction runs, so that the page written at the end finds it done.
-
-    :meth:`start` must be called only once the extraction's worker processes exist (a
-    process forked while this thread imports would inherit its half-held import locks):
-    ``extract`` calls it when the first block is written.  A failure here only means the
-    report pays the cost itself (and reports the error, if it is one).
-    """
-
-    def __init__(self) -> None:
-        self._thread: threading.Thread | None = None
-        self._canvas: Any = None
-
-    def start(self) -> None:
-        """Start the thread (once; later calls do nothing)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="report-warm-up",
-                                            daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            from ..report import figures
-
-            self._canvas = figures.warm_up()
-        except Exception as err:  # noqa: BLE001 - any failure: the report pays the cost
-            log.debug("report warm-up failed: %s", err)
-
-    def result(self) -> Any:
-        """Wait for the thread (if it was started); the prepared timeline figure or None."""
-        if self._thread is not None:
-            self._thread.join()
-        return self._canvas
-
-
 def after_extraction(h5_paths: Sequence[Path], *, seconds: dict[str, float],
-                     report: bool, nwb: bool, index_folder: Path | None = None,
-                     warm_up: ReportWarmUp | None = None) -> None:
+                     report: bool, nwb: bool, index_folder: Path | None = None) -> None:
     """Write the report pages and NWB files of finished extractions; a failure here is a
-    warning (the extraction itself succeeded), never an error exit.  ``warm_up``: the
-    thread that prepared the report during the extraction (its figure is used for the
-    first page)."""
+    warning (the extraction itself succeeded), never an error exit."""
     if nwb:
         for h5 in h5_paths:
             try:
@@ -94,7 +51,6 @@ def after_extraction(h5_paths: Sequence[Path], *, seconds: dict[str, float],
     if not report:
         return
     t0 = time.perf_counter()
-    canvas = warm_up.result() if warm_up is not None else None
     # what the extraction left in memory stays: the collector then walks only the
     # report's own objects (a tenth of a second less on a 1-minute session)
     gc.freeze()
@@ -106,9 +62,7 @@ def after_extraction(h5_paths: Sequence[Path], *, seconds: dict[str, float],
             page = outcome.main
         else:
             for h5 in h5_paths:
-                page, _ = write_session_report(h5, seconds=seconds.get(str(h5)),
-                                               timeline=canvas)
-                canvas = None
+                page, _ = write_session_report(h5, seconds=seconds.get(str(h5)))
     except (ExtractionError, ImportError, OSError, ValueError) as err:
         click.echo(f"Warning: the QC report was not written: {err}", err=True)
         return

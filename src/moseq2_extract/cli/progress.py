@@ -4,24 +4,18 @@ through callbacks, the CLI draws them here."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
 
 class TqdmProgress:
     """Renders the library's progress callback as a tqdm bar with frames/s."""
 
-    def __init__(self, desc: str, enabled: bool = True,
-                 on_first: Callable[[], None] | None = None):
+    def __init__(self, desc: str, enabled: bool = True):
         self.bar: Any = None
         self.desc = desc
         self.enabled = enabled
-        self.on_first = on_first  # called once, at the first block written
 
     def __call__(self, done: int, total: int) -> None:
-        if self.on_first is not None:
-            on_first, self.on_first = self.on_first, None
-            on_first()
         if not self.enabled:
             return
         if self.bar is None:

@@ -110,12 +110,7 @@ def _versions() -> list[tuple[str, str]]:
     out = [("moseq2-extract (this report)", f"{__version__} ({IMPLEMENTATION})"),
            ("python", platform.python_version()),
            ("numpy", np.__version__), ("opencv", cv2.__version__), ("h5py", h5py.__version__)]
-    try:
-        import matplotlib
-
-        out.append(("matplotlib", matplotlib.__version__))
-    except ImportError:  # pragma: no cover - a dependency
-        pass
+    out.append(("plotly.js (the plots)", figures.plotly_version()))
     return out
 
 
@@ -164,11 +159,8 @@ def _dropped_section(data: SessionData) -> str:
 
 
 def render_session(data: SessionData, *, seconds: float | None = None,
-                   index_href: str | None = None,
-                   timeline: figures.TimelineCanvas | None = None
-                   ) -> tuple[str, SessionSummary]:
-    """The session page's HTML and its index row (``timeline``: a figure prepared by
-    :func:`.figures.warm_up`, used if it fits)."""
+                   index_href: str | None = None) -> tuple[str, SessionSummary]:
+    """The session page's HTML and its index row."""
     t0 = time.perf_counter()
     sample = pictures.read_crops(data)
     raw = pictures.read_raw_frames(data, sample.frame_idx)
@@ -191,33 +183,27 @@ def render_session(data: SessionData, *, seconds: float | None = None,
                        "Crops sampled evenly through the session (colour = height); "
                        "with the heading right, every head points east (right).", "montage")
     t2 = time.perf_counter()
-    timeline_png = figures.timeline_figure(data, sample.spine, speed, gaps,
-                                           canvas=timeline)
+    over_time = figures.timeline_html(
+        data, sample.spine, speed, gaps,
+        caption="Top: depth raster of the crops over time (the height along the spine, "
+                "tail at the bottom, head at the top). Then the quality flags and dropped "
+                "frames, and the traces (line = mean per time bin, band = its range; red "
+                "shading = flagged frames). Drag to zoom into a stretch, double-click to "
+                "zoom out.")
     t3 = time.perf_counter()
-    width, height = _png_size(timeline_png)
-    over_time = html.Picture(timeline_png, width, height,
-                             "Top: depth raster of the crops over time (the height along "
-                             "the spine, tail at the bottom, head at the top). Then the "
-                             "quality flags and dropped frames, and the traces (line = mean "
-                             "per time bin, band = its range; red shading = flagged frames).",
-                             "timeline")
     row = summarize(data, report=session_report_path(data.h5_path), seconds=seconds)
     mark_outliers([row])
     body = _session_body(data, row, seconds, index_href, [arena, path], frames, montage,
                          over_time)
     log.debug("report %s: read %.2f s, pictures %.2f s, plots %.2f s", data.h5_path,
               t1 - t0, t2 - t1, t3 - t2)
-    return html.page(f"{data.name} — extraction report", body), row
-
-
-def _png_size(data: bytes) -> tuple[int, int]:
-    # PNG IHDR: width and height as big-endian uint32 at bytes 16..24
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return (html.page(f"{data.name} — extraction report", body,
+                      head_scripts=[figures.plotly_bundle()]), row)
 
 
 def _session_body(data: SessionData, row: SessionSummary, seconds: float | None,
                   index_href: str | None, arena: list[html.Picture], frames: html.Picture,
-                  montage: html.Picture, timeline: html.Picture) -> str:
+                  montage: html.Picture, timeline: str) -> str:
     back = f'<p><a href="{index_href}">← all sessions</a></p>' if index_href else ""
     badges = "".join([
         _badge(f"{row.n_frames} frames, {row.duration_s:.1f} s at {data.fps:.2f} fps", False),
@@ -259,7 +245,7 @@ def _session_body(data: SessionData, row: SessionSummary, seconds: float | None,
                                   for p in arena),
         "<h2>Frames</h2>", html.figure(frames),
         "<h2>Crops through the session</h2>", html.figure(montage),
-        "<h2>Over time</h2>", html.figure(timeline),
+        "<h2>Over time</h2>", timeline,
         "<h2>Quality flags</h2>", _quality_section(data),
         "<h2>Dropped frames</h2>", _dropped_section(data),
         "<h2>Session</h2>", html.key_value_table(info),
@@ -272,9 +258,7 @@ def _session_body(data: SessionData, row: SessionSummary, seconds: float | None,
 
 
 def write_session_report(h5_path: str | os.PathLike, *, seconds: float | None = None,
-                         index_href: str | None = None,
-                         timeline: figures.TimelineCanvas | None = None
-                         ) -> tuple[Path, SessionSummary]:
+                         index_href: str | None = None) -> tuple[Path, SessionSummary]:
     """Write the page of one extraction next to its results file.
 
     Parameters
@@ -285,9 +269,6 @@ def write_session_report(h5_path: str | os.PathLike, *, seconds: float | None = 
         The extraction's wall time (shown when given).
     index_href : str, optional
         Link back to a batch index page.
-    timeline : figures.TimelineCanvas, optional
-        The timeline figure prepared ahead by :func:`.figures.warm_up` (the page is the
-        same without it, a few tenths of a second slower).
 
     Returns
     -------
@@ -295,8 +276,7 @@ def write_session_report(h5_path: str | os.PathLike, *, seconds: float | None = 
         The page and its index row.
     """
     data = load_session_data(h5_path)
-    text, row = render_session(data, seconds=seconds, index_href=index_href,
-                               timeline=timeline)
+    text, row = render_session(data, seconds=seconds, index_href=index_href)
     out = session_report_path(h5_path)
     write_text_atomic(out, text, durable=False)
     return out, row

@@ -1,27 +1,32 @@
-"""The report's plots, drawn with matplotlib (object API on the Agg canvas: no pyplot, no
-global state, no display needed).
+"""The report's plots over time, drawn in the browser by plotly.js (inlined in the page).
 
-:func:`timeline_figure` is the session's record over time, as in Wiltschko et al. 2015,
+:func:`timeline_html` is the session's record over time, as in Wiltschko et al. 2015,
 Fig. 1B: the depth raster of the crops (the spine's height profile per frame), then the
-traces of speed, height, area, length, width and heading confidence, with the quality
-flags shaded and the dropped frames marked.  Long sessions are binned to at most
-:data:`MAX_COLUMNS` points (each bin's mean as the line, its range as a light band, so that
-short spikes stay visible).
+quality flags and dropped frames, then the traces of speed, height, area, length, width
+and heading confidence, with the flagged stretches shaded, all on one time axis (zoom
+and pan in the page).  Long sessions are binned to at most :data:`MAX_COLUMNS` points
+(each bin's mean as the line, its range as a light band, so that short spikes stay
+visible).
 
-Matplotlib's fixed cost (its import, the first font and text layout: about a second) is
-paid by :func:`warm_up`, which ``extract`` runs on a thread while the frames are extracted;
-the figure itself is drawn with the settings in :data:`RC` (no style files read) and
-encoded to PNG by OpenCV.
+Python only writes the figure's data as JSON (milliseconds, no plotting library
+imported); plotly.js, the bundle the ``plotly`` package ships, draws it when the page
+opens.  The raster is a PNG (OpenCV's viridis) laid under the raster panel's axes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+import importlib.util
+import json
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from .data import SessionData
+from .html import esc
 from .metrics import DroppedFrames, flag_masks, runs
 from .pictures import png
 
@@ -31,11 +36,34 @@ FLAG_COLOURS = {
     "thin_removed": "#1f77b4", "part_missing": "#ff7f0e", "intrusion": "#d62728",
     "not_found": "#7f7f7f", "tracker_fallback": "#9467bd", "not_largest": "#8c564b",
 }
-DPI = 80
-#: Settings the figure is drawn with (on top of matplotlib's defaults): tick labels at 7
-#: pt set here rather than through ``tick_params``, which would make (and then hide) a
-#: tick of every axis.
-RC: dict[Any, Any] = {"xtick.labelsize": 7, "ytick.labelsize": 7}
+TRACE_LABELS = ("speed<br>(mm/s)", "height<br>(mm)", "area<br>(mm²)", "length<br>(mm)",
+                "width<br>(mm)", "heading<br>confidence")
+#: Relative heights of the raster, the events row and each trace panel, and pixels per unit.
+RASTER_H, EVENTS_H, TRACE_H, PX_PER_UNIT = 2.2, 0.9, 1.0, 72
+DIV_ID = "timeline"
+
+
+@lru_cache(maxsize=1)
+def plotly_bundle() -> str:
+    """plotly.js (minified) as shipped by the ``plotly`` Python package, read once.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        If ``plotly`` is not installed (it is a dependency).
+    """
+    spec = importlib.util.find_spec("plotly")  # located, not imported: no Python API needed
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("the QC report needs the 'plotly' package for plotly.js")
+    text = (Path(spec.origin).parent / "package_data" / "plotly.min.js").read_text("utf-8")
+    return text.replace("</script", "<\\/script")  # inline-safe (none in the bundle today)
+
+
+def plotly_version() -> str:
+    """The bundled plotly.js version (from its header comment), or '' if unknown."""
+    head = plotly_bundle()[:200]
+    at = head.find("plotly.js v")
+    return head[at + len("plotly.js v"):].split()[0] if at >= 0 else ""
 
 
 def bin_edges(n: int, max_bins: int = MAX_COLUMNS) -> np.ndarray:
@@ -60,160 +88,158 @@ def binned(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return mean, lo, hi
 
 
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=DPI)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _png(fig) -> bytes:
-    """PNG bytes of a figure: drawn on its Agg canvas, encoded by OpenCV (RGB, opaque)."""
-    import cv2
-
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
-    return png(cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))
+def _numbers(values: np.ndarray, digits: int = 4) -> list[float | None]:
+    """JSON-ready floats (``None``, drawn as a gap, for NaN and infinities)."""
+    v = np.asarray(values, np.float64)
+    out = np.round(v, digits).astype(object)
+    out[~np.isfinite(v)] = None
+    return out.tolist()
 
 
-@dataclass
-class TimelineCanvas:
-    """An empty timeline figure, laid out and drawn once ahead of time (by :func:`warm_up`,
-    while the extraction runs), so that its ticks, labels and text layouts exist when the
-    data come: :func:`timeline_figure` then only adds the data and draws.  Used once.
-
-    Attributes
-    ----------
-    n_traces : int
-        Trace panels below the raster and the events row (6 with heading confidence).
-    fig : matplotlib.figure.Figure
-    axes : list of matplotlib.axes.Axes
-    used : bool
-    """
-
-    n_traces: int
-    fig: Any
-    axes: list[Any]
-    used: bool = False
+def raster_png(spine: np.ndarray, edges: np.ndarray) -> tuple[bytes, float]:
+    """The depth raster (bins across, the spine from tail (bottom) to head (top)) as a
+    viridis PNG, and its colour scale's top (mm, the 99th percentile of the heights)."""
+    n = len(spine)
+    profile = np.add.reduceat(spine.astype(np.float64), edges, axis=0)
+    profile /= np.diff(np.append(edges, n))[:, None]
+    vmax = float(np.percentile(profile[profile > 0], 99)) if np.any(profile > 0) else 1.0
+    scaled = np.clip(profile.T[::-1] * (255.0 / max(vmax, 1e-6)), 0, 255).astype(np.uint8)
+    return png(cv2.applyColorMap(scaled, cv2.COLORMAP_VIRIDIS)), vmax
 
 
-TRACE_LABELS = ("speed\n(mm/s)", "height\n(mm)", "area\n(mm²)", "length\n(mm)",
-                "width\n(mm)", "heading\nconfidence")
-
-
-def timeline_figure(data: SessionData, spine: np.ndarray, speed: np.ndarray,
-                    dropped: DroppedFrames, *, canvas: TimelineCanvas | None = None
-                    ) -> bytes:
-    """PNG of the depth raster and the traces over time.
+def timeline_spec(data: SessionData, spine: np.ndarray, speed: np.ndarray,
+                  dropped: DroppedFrames) -> dict[str, Any]:
+    """The timeline as a plotly.js figure: ``{"data": [...], "layout": {...}}``.
 
     Parameters
     ----------
-    spine : ndarray, (n, c1) float32
-        Spine height profiles (:func:`.pictures.read_crops`).
+    spine : ndarray, (n, c1)
+        Spine height profiles (mm; :func:`.pictures.read_crops`).
     speed : ndarray, (n,) float64, mm/s
     dropped : DroppedFrames
-    canvas : TimelineCanvas, optional
-        A figure prepared by :func:`warm_up`; used when it has the panels this session
-        needs and has not been used (the picture is the same either way).
     """
-    from matplotlib import rc_context
-
     values = [speed, data.scalars["height_ave_mm"], data.scalars["area_mm"],
               data.scalars["length_mm"], data.scalars["width_mm"]]
     if data.heading_confidence is not None:
         values.append(data.heading_confidence)
-    with rc_context(RC):
-        if canvas is None or canvas.used or canvas.n_traces != len(values):
-            canvas = _layout(len(values))
-        canvas.used = True
-        _plot(canvas.axes, data, spine, values, dropped)
-        return _png(canvas.fig)
-
-
-def _layout(n_traces: int) -> TimelineCanvas:
-    """The timeline's empty figure: the raster, the events row, ``n_traces`` traces."""
-    from matplotlib.ticker import MaxNLocator
-
-    heights = [2.2, 0.9] + [1.0] * n_traces
-    fig = _figure(11.0, 0.7 * sum(heights) + 0.6)
-    # separate x axes with one set of ticks at the bottom: shared axes would lay out
-    # (and draw) hidden ticks on every panel
-    axes = list(fig.subplots(len(heights), 1,
-                             gridspec_kw={"height_ratios": heights, "hspace": 0.12}))
-    fig.subplots_adjust(left=0.09, right=0.985, top=0.975, bottom=0.06)
-    axes[0].set_ylabel("spine\n(tail → head)")
-    axes[0].set_yticks([])
-    axes[1].set_ylabel("events", fontsize=8)
-    for ax, label in zip(axes[2:], TRACE_LABELS):
-        ax.set_ylabel(label, fontsize=8)
-        ax.yaxis.set_major_locator(MaxNLocator(3))
-    for ax in axes[:-1]:
-        ax.xaxis.set_visible(False)
-    axes[-1].set_xlabel("time (s)")
-    return TimelineCanvas(n_traces, fig, axes)
-
-
-def _plot(axes: list[Any], data: SessionData, spine: np.ndarray, values: list[np.ndarray],
-          dropped: DroppedFrames) -> None:
-    """Draw one session's data into the axes of :func:`_layout`."""
     n = data.n_frames
-    t = data.time_s
+    t = np.asarray(data.time_s, np.float64)
+    end = float(t[-1]) if n else 1.0
     edges = bin_edges(n)
     tb = t[edges] if n else np.zeros(0)
     stretches = flag_masks(data.quality)
-    end = float(t[-1]) if n else 1.0
 
-    # the depth raster: spine profile per time bin, head (crop's right side) on top
-    ax = axes[0]
+    # panels from the top: raster (y), events (y2), traces (y3 ...)
+    heights = [RASTER_H, EVENTS_H] + [TRACE_H] * len(values)
+    gap = 0.012
+    total = sum(heights) + gap * (len(heights) - 1)
+    top = 1.0
+    domains = []
+    for h in heights:
+        bottom = top - h / total
+        domains.append([max(bottom, 0.0), top])
+        top = bottom - gap / total
+    bottom_axis = f"y{len(heights)}"
+    layout: dict[str, Any] = {
+        "height": int(PX_PER_UNIT * sum(heights)) + 70,
+        "margin": {"l": 90, "r": 15, "t": 10, "b": 45},
+        "showlegend": False, "hovermode": "x",
+        "xaxis": {"range": [0.0, end], "anchor": bottom_axis, "title": {"text": "time (s)"},
+                  "showgrid": False, "zeroline": False},
+        "plot_bgcolor": "white",
+    }
+    traces: list[dict[str, Any]] = []
+
+    def axis(k: int, **extra: Any) -> None:
+        name = "yaxis" if k == 1 else f"yaxis{k}"
+        layout[name] = {"domain": domains[k - 1], "anchor": "x", "zeroline": False,
+                        "showgrid": False, "tickfont": {"size": 10}, "nticks": 4,
+                        "linecolor": "#888", "showline": True, **extra}
+
+    # the depth raster: the spine profile per bin, laid under the panel's axes
+    c1 = int(spine.shape[1]) if spine.ndim == 2 else 1
+    axis(1, range=[0, c1], showticklabels=False,
+         title={"text": "spine<br>(tail → head)", "font": {"size": 11}})
     if n:
-        profile = np.add.reduceat(spine.astype(np.float64), edges, axis=0)
-        profile /= np.diff(np.append(edges, n))[:, None]
-        vmax = float(np.percentile(profile[profile > 0], 99)) if np.any(profile > 0) else 1.0
-        ax.imshow(profile.T[::-1], aspect="auto", cmap="viridis", vmin=0, vmax=vmax,
-                  extent=(0.0, end, 0.0, float(spine.shape[1])), interpolation="nearest")
+        image, vmax = raster_png(spine, edges)
+        layout["images"] = [{
+            "source": "data:image/png;base64," + base64.b64encode(image).decode("ascii"),
+            "xref": "x", "yref": "y", "x": 0.0, "y": c1, "sizex": end, "sizey": c1,
+            "sizing": "stretch", "xanchor": "left", "yanchor": "top", "layer": "below"}]
+        traces.append({"type": "scatter", "x": [0.0, end], "y": [0, 0], "mode": "lines",
+                       "line": {"width": 0}, "hoverinfo": "skip", "yaxis": "y",
+                       "name": f"raster 0–{vmax:.0f} mm"})
 
-    # events: quality flags (one row each) and dropped frames
-    ax = axes[1]
+    # events: the quality flags (one row each) and the dropped frames, at bin resolution
     labels = []
-    for row, (name, mask) in enumerate(stretches.items()):
-        ranges = [(t[a], max(t[b - 1] - t[a], 1.0 / data.fps)) for a, b in runs(mask)]
-        ax.broken_barh(ranges, (row + 0.1, 0.8), color=FLAG_COLOURS.get(name, "k"))
-        labels.append(name.replace("_", " "))
+    for name, mask in stretches.items():
+        hit = np.maximum.reduceat(mask.astype(np.int8), edges) > 0
+        spans = runs(hit)
+        label = name.replace("_", " ")
+        stops = np.append(tb, end)
+        traces.append({
+            "type": "bar", "orientation": "h", "yaxis": "y2", "name": label,
+            "y": [label] * len(spans), "base": [float(tb[a]) for a, _ in spans],
+            "x": [float(stops[b] - tb[a]) for a, b in spans],
+            "marker": {"color": FLAG_COLOURS.get(name, "#000")}, "width": 0.8,
+            "hovertemplate": label + " %{base:.1f}–%{x:.1f} s<extra></extra>"})
+        labels.append(label)
+    dropped_label = f"dropped ({dropped.total})"
+    labels.append(dropped_label)
     if dropped.after.size:
-        gap_t = t[dropped.after]
-        ax.vlines(gap_t, len(labels) + 0.1, len(labels) + 0.9, color="k", lw=1.0)
-    labels.append(f"dropped ({dropped.total})")
-    ax.set_ylim(0, len(labels))
-    ax.set_yticks(np.arange(len(labels)) + 0.5, labels)
+        traces.append({
+            "type": "scatter", "mode": "markers", "yaxis": "y2", "name": "dropped",
+            "x": _numbers(t[dropped.after]), "y": [dropped_label] * int(dropped.after.size),
+            "marker": {"symbol": "line-ns-open", "size": 12, "color": "#000"},
+            "hovertemplate": "gap after %{x:.2f} s<extra></extra>"})
+    # every row's label shows, flagged or not
+    traces.append({"type": "scatter", "mode": "markers", "yaxis": "y2", "x": [0.0] * len(labels),
+                   "y": labels, "marker": {"opacity": 0}, "hoverinfo": "skip"})
+    axis(2, type="category", categoryorder="array", categoryarray=labels,
+         range=[-0.5, len(labels) - 0.5], tickfont={"size": 9})
 
-    any_flag = np.zeros(n, bool)
-    for mask in stretches.values():
-        any_flag |= mask
-    flag_bins = np.maximum.reduceat(any_flag.astype(np.int8), edges) > 0 if n else any_flag
-    for ax, label, trace in zip(axes[2:], TRACE_LABELS, values):
-        if n:
-            mean, lo, hi = binned(trace, edges)
-            ax.fill_between(tb, lo, hi, color="#9ecae1", lw=0, step="post")
-            ax.plot(tb, mean, color="#08519c", lw=0.8, drawstyle="steps-post")
-            if flag_bins.any():
-                ax.fill_between(tb, 0, 1, where=flag_bins, step="post", color="#d62728",
-                                alpha=0.15, lw=0, transform=ax.get_xaxis_transform())
+    # traces: the bin's range as a band, its mean as a step line
+    x = _numbers(tb)
+    for k, (label, trace) in enumerate(zip(TRACE_LABELS, values), start=3):
+        y = f"y{k}"
+        extra: dict[str, Any] = {"title": {"text": label, "font": {"size": 11}}}
         if label.startswith("heading"):
-            ax.set_ylim(0.45, 1.05)
-    for ax in axes:
-        ax.set_xlim(0.0, end)
+            extra["range"] = [0.45, 1.05]
+        axis(k, **extra)
+        if not n:
+            continue
+        mean, lo, hi = binned(trace, edges)
+        common = {"type": "scatter", "mode": "lines", "x": x, "yaxis": y,
+                  "line": {"shape": "hv", "width": 0}, "hoverinfo": "skip"}
+        traces.append({**common, "y": _numbers(lo)})
+        traces.append({**common, "y": _numbers(hi), "fill": "tonexty",
+                       "fillcolor": "#9ecae1"})
+        traces.append({"type": "scatter", "mode": "lines", "x": x, "y": _numbers(mean),
+                       "yaxis": y, "line": {"shape": "hv", "width": 1, "color": "#08519c"},
+                       "name": label.replace("<br>", " ")})
+
+    # flagged stretches shaded over the traces
+    if stretches and n:
+        any_flag = np.zeros(n, bool)
+        for mask in stretches.values():
+            any_flag |= mask
+        hit = np.maximum.reduceat(any_flag.astype(np.int8), edges) > 0
+        stops = np.append(tb, end)
+        layout["shapes"] = [{
+            "type": "rect", "xref": "x", "yref": "paper", "x0": float(tb[a]),
+            "x1": float(stops[b]), "y0": 0.0, "y1": domains[2][1], "line": {"width": 0},
+            "fillcolor": "#d62728", "opacity": 0.15, "layer": "below"} for a, b in runs(hit)]
+    return {"data": traces, "layout": layout}
 
 
-def warm_up(n_traces: int = len(TRACE_LABELS)) -> TimelineCanvas:
-    """Pay matplotlib's fixed cost ahead of time: import it, then lay out and draw an empty
-    timeline of ``n_traces`` traces (its first text layout loads the font), returned for
-    :func:`timeline_figure` to fill.  (Drawing a throwaway figure with every kind of artist
-    as well was measured: it costs more than it saves.)"""
-    from matplotlib import rc_context
-
-    with rc_context(RC):
-        canvas = _layout(n_traces)
-        canvas.fig.canvas.draw()
-    return canvas
+def timeline_html(data: SessionData, spine: np.ndarray, speed: np.ndarray,
+                  dropped: DroppedFrames, *, caption: str) -> str:
+    """The timeline's ``<figure>``: a div that plotly.js fills when the page opens (the
+    page must include :func:`plotly_bundle`), with ``caption``."""
+    spec = timeline_spec(data, spine, speed, dropped)
+    config = {"displaylogo": False, "responsive": True}
+    payload = json.dumps(spec, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    return (f'<figure style="display:block"><div id="{DIV_ID}" style="width:100%"></div>'
+            f"<figcaption>{esc(caption)}</figcaption></figure>"
+            f"<script>(function(){{var F={payload};Plotly.newPlot({json.dumps(DIV_ID)},"
+            f"F.data,F.layout,{json.dumps(config)});}})();</script>")

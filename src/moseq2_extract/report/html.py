@@ -95,13 +95,15 @@ def figure(picture: Picture, *, display_width: int | None = None) -> str:
             f"<figcaption>{esc(picture.caption)}</figcaption></figure>")
 
 
-def page(title: str, body: str) -> str:
-    """A whole HTML document."""
+def page(title: str, body: str, *, head_scripts: Sequence[str] = ()) -> str:
+    """A whole HTML document (``head_scripts``: JavaScript sources inlined in its head,
+    before the body's own scripts run)."""
+    scripts = "".join(f"<script>{js}</script>\n" for js in head_scripts)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{esc(title)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n"
-        f"<script>{SORT_SCRIPT}</script>\n</body></html>\n"
+        f"<title>{esc(title)}</title><style>{STYLE}</style>\n{scripts}</head>\n<body>\n"
+        f"{body}\n<script>{SORT_SCRIPT}</script>\n</body></html>\n"
     )
 
 

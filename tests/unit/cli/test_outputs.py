@@ -51,22 +51,15 @@ def test_export_nwb_command(extracted_batch, tmp_path):
     assert result.output.startswith("Error: ") and "no results_XX.h5" in result.output
 
 
-def test_report_warm_up_prepares_the_first_page(extracted_batch, tmp_path):
+def test_after_extraction_writes_the_page(extracted_batch, tmp_path):
     import shutil
 
-    from moseq2_extract.cli.outputs import ReportWarmUp, after_extraction
-    from moseq2_extract.report.figures import TimelineCanvas
+    from moseq2_extract.cli.outputs import after_extraction
 
-    assert ReportWarmUp().result() is None  # never started: nothing to wait for
-    warm = ReportWarmUp()
-    warm.start()
-    warm.start()  # once only
-    canvas = warm.result()
-    assert isinstance(canvas, TimelineCanvas) and not canvas.used
     _, h5s = extracted_batch
     target = tmp_path / "s"
     shutil.copytree(h5s[0].parent.parent, target)
     h5 = target / "proc" / h5s[0].name
-    after_extraction([h5], seconds={str(h5): 3.0}, report=True, nwb=False, warm_up=warm)
-    assert canvas.used
-    assert "extraction time" in (target / "proc" / "report.html").read_text()
+    after_extraction([h5], seconds={str(h5): 3.0}, report=True, nwb=False)
+    page = (target / "proc" / "report.html").read_text()
+    assert "extraction time" in page and "Plotly.newPlot" in page

@@ -1,16 +1,25 @@
-"""The timeline figure: a figure laid out ahead of time (the warm-up) draws the same picture
-as a fresh one; the panels and labels follow the session's data."""
+"""The timeline figure: a plotly.js figure whose panels, rows and data follow the session
+(the page's drawing of it is checked in a real browser, test_report_browser.py)."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 
 import cv2
 import numpy as np
-from matplotlib import rc_context
 
 from moseq2_extract.report import load_session_data
-from moseq2_extract.report.figures import RC, _layout, _plot, timeline_figure, warm_up
+from moseq2_extract.report.figures import (
+    MAX_COLUMNS,
+    bin_edges,
+    binned,
+    plotly_bundle,
+    plotly_version,
+    timeline_html,
+    timeline_spec,
+)
 from moseq2_extract.report.metrics import dropped_frames, flag_masks, speed_mm_s
 from moseq2_extract.report.pictures import read_crops
 
@@ -21,55 +30,76 @@ def _inputs(h5):
                                                                           data.fps)
 
 
-def _decode(png: bytes) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
-    assert image is not None
-    return image
+def _axes(layout):
+    return sorted((k for k in layout if k.startswith("yaxis")),
+                  key=lambda k: int(k[5:] or 1))
 
 
-def test_prepared_canvas_draws_the_same_picture_once(extracted_batch):
-    _, h5s = extracted_batch
-    for h5 in h5s[:2]:  # a clean session and one with quality flags
-        data, spine, speed, gaps = _inputs(h5)
-        fresh = _decode(timeline_figure(data, spine, speed, gaps))
-        canvas = warm_up()
-        assert canvas.n_traces == 6 and not canvas.used
-        prepared = _decode(timeline_figure(data, spine, speed, gaps, canvas=canvas))
-        assert canvas.used
-        np.testing.assert_array_equal(prepared, fresh)
-        # a used canvas is not drawn into again: the picture stays the fresh one
-        again = _decode(timeline_figure(data, spine, speed, gaps, canvas=canvas))
-        np.testing.assert_array_equal(again, fresh)
-        assert fresh.shape[1] == 880 and fresh.std() > 10
-
-
-def test_canvas_with_other_panels_is_not_used(extracted_batch):
+def test_panels_follow_the_data(extracted_batch):
     _, h5s = extracted_batch
     data, spine, speed, gaps = _inputs(h5s[0])
+    spec = timeline_spec(data, spine, speed, gaps)
+    layout = spec["layout"]
+    assert len(_axes(layout)) == 2 + 6  # raster, events, six traces
     no_heading = dataclasses.replace(data, heading_confidence=None)
-    canvas = warm_up()
-    picture = _decode(timeline_figure(no_heading, spine, speed, gaps, canvas=canvas))
-    assert not canvas.used
-    np.testing.assert_array_equal(picture,
-                                  _decode(timeline_figure(no_heading, spine, speed, gaps)))
-    full = _decode(timeline_figure(data, spine, speed, gaps))
-    assert picture.shape[0] < full.shape[0]  # one trace fewer
+    fewer = timeline_spec(no_heading, spine, speed, gaps)["layout"]
+    assert len(_axes(fewer)) == 2 + 5 and fewer["height"] < layout["height"]
+    # panels stacked top to bottom without overlap, on one time axis
+    domains = [layout[k]["domain"] for k in _axes(layout)]
+    assert all(a[0] > b[1] for a, b in zip(domains, domains[1:]))
+    assert layout["xaxis"]["range"] == [0.0, float(data.time_s[-1])]
+    # the mean line of the speed panel is speed's per-bin mean (None where a bin is empty)
+    edges = bin_edges(data.n_frames)
+    mean, _, _ = binned(speed, edges)
+    line = next(t for t in spec["data"] if t.get("yaxis") == "y3" and "name" in t)
+    got = np.array([np.nan if v is None else v for v in line["y"]])
+    np.testing.assert_allclose(got, np.round(mean, 4), equal_nan=True)
+    assert len(line["x"]) == min(data.n_frames, MAX_COLUMNS)
 
 
-def test_events_row_names_the_flags_and_raster_has_no_ticks(extracted_batch):
+def test_raster_is_the_spine_profile_under_the_raster_panel(extracted_batch):
+    _, h5s = extracted_batch
+    data, spine, speed, gaps = _inputs(h5s[0])
+    layout = timeline_spec(data, spine, speed, gaps)["layout"]
+    (image,) = layout["images"]
+    assert image["xref"] == "x" and image["yref"] == "y" and image["sizing"] == "stretch"
+    png = base64.b64decode(image["source"].split(",", 1)[1])
+    raster = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert raster.shape[:2] == (spine.shape[1], min(data.n_frames, MAX_COLUMNS))
+    # the mouse (its spine rows) is brighter than the crop's empty edge rows
+    grey = raster.mean(axis=(1, 2))
+    assert grey[len(grey) // 2] > grey[0] + 20
+    assert layout["yaxis"]["showticklabels"] is False
+
+
+def test_events_row_names_the_flags_and_shades_them(extracted_batch):
     _, h5s = extracted_batch
     data, spine, speed, gaps = _inputs(h5s[1])  # the hand case
     names = [name.replace("_", " ") for name in flag_masks(data.quality)]
     assert "intrusion" in names
-    with rc_context(RC):
-        canvas = _layout(6)
-        _plot(canvas.axes, data, spine, [speed] * 6, gaps)
-        canvas.fig.canvas.draw()
-    events = [t.get_text() for t in canvas.axes[1].get_yticklabels()]
-    assert events == [*names, f"dropped ({gaps.total})"]
-    assert len(canvas.axes[0].get_yticks()) == 0
-    assert [ax.xaxis.get_visible() for ax in canvas.axes] == [False] * 7 + [True]
-    for ax in canvas.axes[2:]:  # a few labelled values per trace
-        lo, hi = ax.get_ylim()
-        shown = [v for v in ax.get_yticks() if lo <= v <= hi]
-        assert 2 <= len(shown) <= 4
+    spec = timeline_spec(data, spine, speed, gaps)
+    rows = spec["layout"]["yaxis2"]["categoryarray"]
+    assert rows == [*names, f"dropped ({gaps.total})"]
+    bars = {t["name"]: t for t in spec["data"] if t["type"] == "bar"}
+    assert set(bars) == set(names)
+    intrusion = bars["intrusion"]
+    mask = flag_masks(data.quality)["intrusion"]
+    t = data.time_s
+    # the bars cover the flagged frames' times (at bin resolution)
+    starts, widths = np.array(intrusion["base"]), np.array(intrusion["x"])
+    for i in np.flatnonzero(mask)[::7]:
+        assert np.any((starts <= t[i] + 1e-9) & (t[i] <= starts + widths + 1e-9))
+    assert spec["layout"]["shapes"]  # the flagged stretches shaded over the traces
+
+
+def test_the_page_part_is_inline_and_valid_json(extracted_batch):
+    _, h5s = extracted_batch
+    data, spine, speed, gaps = _inputs(h5s[1])
+    part = timeline_html(data, spine, speed, gaps, caption="a <b> & c")
+    assert "a &lt;b&gt; &amp; c" in part
+    payload = part[part.index("var F=") + len("var F="):part.index(";Plotly.newPlot")]
+    spec = json.loads(payload.replace("<\\/", "</"))  # strict JSON: no NaN
+    assert spec == json.loads(json.dumps(timeline_spec(data, spine, speed, gaps)))
+    bundle = plotly_bundle()
+    assert "</script" not in bundle and len(bundle) > 1_000_000
+    assert plotly_version()[0].isdigit()
