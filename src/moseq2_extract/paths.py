@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,10 +193,17 @@ def atomic_path(path: PathLike, *, keep_suffix: bool = False,
         raise
 
 
-def write_bytes_atomic(path: PathLike, data: bytes, *, durable: bool = True) -> Path:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
+def write_bytes_atomic(path: PathLike, data: bytes | Sequence[bytes], *,
+                       durable: bool = True) -> Path:
+    """Write ``data`` (bytes, or chunks written one after the other) to ``path``
+    atomically (see :func:`atomic_path`)."""
     with atomic_path(path, durable=durable) as tmp:
-        tmp.write_bytes(data)
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            tmp.write_bytes(data)
+        else:
+            with open(tmp, "wb") as f:
+                for chunk in data:
+                    f.write(chunk)
     return Path(path)
 
 
@@ -229,7 +236,8 @@ def read_yaml(path: PathLike, *, what: str = "file") -> Any:
     except OSError as err:
         raise InputFileError(f"{path}: cannot read {what} ({err.strerror or err})") from None
     try:
-        return yaml.safe_load(text)
+        # libyaml's safe loader where PyYAML has it: the same documents, ten times faster
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:
         raise InputFileError(f"{path}: {what} is not valid YAML") from None
 

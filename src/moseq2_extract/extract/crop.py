@@ -51,3 +51,30 @@ def crop_rotate(
         out[...] = crop
         return out
     return crop
+
+
+#: Rows either side of the crop's centre row averaged into :func:`spine_profile`.
+SPINE_BAND = 2
+
+
+def spine_profile(crops: np.ndarray) -> np.ndarray:
+    """Height along the crops' centre rows: the mouse's spine, tail to head (head on the
+    right when the heading is right).
+
+    Parameters
+    ----------
+    crops : ndarray, (k, c0, c1) uint8 / uint16
+        Egocentric crops (mm).
+
+    Returns
+    -------
+    ndarray, (k, c1), the crops' dtype
+        Mean of the :data:`SPINE_BAND` rows either side of the centre (the centre row, or
+        the two of an even crop size), rounded (mm).
+    """
+    crops = np.asarray(crops)
+    c0 = crops.shape[1]
+    lo = max(0, (c0 - 1) // 2 - SPINE_BAND)
+    hi = min(c0, c0 // 2 + SPINE_BAND + 1)
+    mean = crops[:, lo:hi, :].mean(axis=1, dtype=np.float32)
+    return np.rint(mean).astype(crops.dtype)

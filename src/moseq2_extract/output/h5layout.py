@@ -88,6 +88,7 @@ TIMESTAMPS = "timestamps"  # source timestamps are known
 FLIPS = "flips"  # a flip decision is recorded
 HEADING_CONFIDENCE = "heading_confidence"  # created on the first chunk that carries it
 QUALITY = "quality"  # likewise
+SPINE = "spine"  # written by this implementation's extraction (the report's depth raster)
 #: Per-frame datasets created by the first chunk that carries them: condition -> the
 #: :class:`~moseq2_extract.extract.results.ChunkResult` attribute they hold.
 LATE_DATASETS = {HEADING_CONFIDENCE: "heading_confidence", QUALITY: "quality"}
@@ -182,6 +183,11 @@ LAYOUT: tuple[DatasetSpec, ...] = (
        "without depth, 4 intrusion ignored, 8 mouse not found, 16 tracker re-initialised, "
        "32 not the largest blob; added by this implementation", condition=QUALITY,
        per_frame=True),
+    _S("metadata/extraction/spine", "frame_dtype", ("n", "c1"), "gzip",
+       "Height (mm) along the crop's centre rows (mean of the middle 5 rows, 6 for an even "
+       "crop size, rounded), "
+       "per frame: the spine's profile, tail to head, that the QC report draws as its "
+       "depth raster; added by this implementation", condition=SPINE, per_frame=True),
 )
 
 LAYOUT_BY_PATH: dict[str, tuple[DatasetSpec, ...]] = {}

@@ -25,6 +25,7 @@ from .h5layout import (
     MASK_BOOL,
     MASK_EM,
     PARAMETERS_GROUP,
+    SPINE,
     TIMESTAMPS,
     DatasetSpec,
     chunk_shape,
@@ -146,6 +147,7 @@ def create_layout(
     true_depth: float | None,
     timestamps: np.ndarray | None = None,
     with_flips: bool = False,
+    with_spine: bool = False,
     extract_version: str = EXTRACT_VERSION,
     scalar_descriptions: Mapping[str, str] | None = None,
     parameter_descriptions: Mapping[str, str] | None = None,
@@ -187,6 +189,8 @@ def create_layout(
         Timestamps of the extracted frames, source units; no dataset when None.
     with_flips : bool
         Create ``/metadata/extraction/flips``.
+    with_spine : bool
+        Create ``/metadata/extraction/spine`` (the writer fills it from the crops).
     extract_version : str
         Value of ``/metadata/extraction/extract_version`` (fixed-length bytes).
     scalar_descriptions : mapping, optional
@@ -216,6 +220,8 @@ def create_layout(
         conditions.add(TIMESTAMPS)
     if with_flips:
         conditions.add(FLIPS)
+    if with_spine:
+        conditions.add(SPINE)
     dims = {"n": n, "c0": c0, "c1": c1, "H": roi.shape[0], "W": roi.shape[1]}
     values: dict[str, Any] = {
         "timestamps": timestamps,

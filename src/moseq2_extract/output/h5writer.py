@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 
 from ..errors import InputFileError
+from ..extract.crop import spine_profile
 from ..extract.results import SCALAR_NAMES, ChunkResult
 from ..paths import commit_partial, partial_path
 from .h5layout import (
@@ -109,6 +110,9 @@ class ResultsWriter:
         Timestamps of the extracted frames.
     with_flips : bool
         Record ``ChunkResult.flips`` in ``/metadata/extraction/flips``.
+    with_spine : bool
+        Record the crops' spine profiles (:func:`~moseq2_extract.extract.crop.spine_profile`)
+        in ``/metadata/extraction/spine``, for the QC report's depth raster.
     extract_version : str
         Version string stored in the file.
     mask_dtype : {"bool", "float32"}
@@ -138,6 +142,7 @@ class ResultsWriter:
         true_depth: float,
         timestamps: np.ndarray | None,
         with_flips: bool,
+        with_spine: bool = True,
         extract_version: str = EXTRACT_VERSION,
         mask_dtype: str = "bool",
         flush_interval: float = 0.0,
@@ -154,7 +159,8 @@ class ResultsWriter:
                 parameters=parameters, uuid=uuid, roi=roi, background=background,
                 first_frame=first_frame, first_frame_idx=first_frame_idx,
                 last_frame_idx=last_frame_idx, true_depth=true_depth, timestamps=timestamps,
-                with_flips=with_flips, extract_version=extract_version)
+                with_flips=with_flips, with_spine=with_spine,
+                extract_version=extract_version)
             h5[EXTRACTION_GROUP].attrs[ROWS_WRITTEN_ATTR] = np.int64(0)
             h5.flush()
         except BaseException:
@@ -174,6 +180,7 @@ class ResultsWriter:
         self._scalars = {name: h5[f"scalars/{name}"] for name in SCALAR_NAMES}
         ext = h5[EXTRACTION_GROUP]
         self._flips = ext.get("flips")
+        self._spine = ext.get("spine")
         self._late = {cond: ext.get(spec.path.rsplit("/", 1)[1])
                       for cond, spec in LATE_SPECS.items()}
         self.n_frames = int(self._frames.shape[0])
@@ -271,6 +278,8 @@ class ResultsWriter:
         out.update({f"scalars/{k}": v for k, v in self._scalars.items()})
         if self._flips is not None:
             out["flips"] = self._flips
+        if self._spine is not None:
+            out["spine"] = self._spine
         out.update({k: v for k, v in self._late.items() if v is not None})
         return out
 
@@ -369,6 +378,9 @@ class ResultsWriter:
                 "frames_mask": np.asarray(result.masks, dtype=self._masks.dtype)}
         write_rows(self._frames, row, rows["frames"], pool)
         write_rows(self._masks, row, rows["frames_mask"], pool)
+        if self._spine is not None:
+            rows["spine"] = spine_profile(rows["frames"])
+            write_rows(self._spine, row, rows["spine"], pool)
         for name, dset in self._scalars.items():
             rows[f"scalars/{name}"] = values = np.asarray(
                 result.scalars[name], dtype=np.float32).reshape(k)

@@ -22,7 +22,7 @@ import numpy as np
 from .. import IMPLEMENTATION, __version__
 from ..errors import InputFileError
 from ..extract.quality import QUALITY_DATASET
-from ..paths import write_text_atomic
+from ..paths import write_bytes_atomic, write_text_atomic
 from . import figures, html, pictures
 from .data import SessionData, load_session_data
 from .metrics import (
@@ -159,8 +159,9 @@ def _dropped_section(data: SessionData) -> str:
 
 
 def render_session(data: SessionData, *, seconds: float | None = None,
-                   index_href: str | None = None) -> tuple[str, SessionSummary]:
-    """The session page's HTML and its index row."""
+                   index_href: str | None = None) -> tuple[list[bytes], SessionSummary]:
+    """The session page's HTML (UTF-8 chunks, :func:`.html.page_chunks`) and its index
+    row."""
     t0 = time.perf_counter()
     sample = pictures.read_crops(data)
     raw = pictures.read_raw_frames(data, sample.frame_idx)
@@ -197,8 +198,8 @@ def render_session(data: SessionData, *, seconds: float | None = None,
                          over_time)
     log.debug("report %s: read %.2f s, pictures %.2f s, plots %.2f s", data.h5_path,
               t1 - t0, t2 - t1, t3 - t2)
-    return (html.page(f"{data.name} — extraction report", body,
-                      head_scripts=[figures.plotly_bundle()]), row)
+    return (html.page_chunks(f"{data.name} — extraction report", body,
+                             head_scripts=[figures.plotly_bundle()]), row)
 
 
 def _session_body(data: SessionData, row: SessionSummary, seconds: float | None,
@@ -276,9 +277,9 @@ def write_session_report(h5_path: str | os.PathLike, *, seconds: float | None = 
         The page and its index row.
     """
     data = load_session_data(h5_path)
-    text, row = render_session(data, seconds=seconds, index_href=index_href)
+    chunks, row = render_session(data, seconds=seconds, index_href=index_href)
     out = session_report_path(h5_path)
-    write_text_atomic(out, text, durable=False)
+    write_bytes_atomic(out, chunks, durable=False)
     return out, row
 
 

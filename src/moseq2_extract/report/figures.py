@@ -44,8 +44,8 @@ DIV_ID = "timeline"
 
 
 @lru_cache(maxsize=1)
-def plotly_bundle() -> str:
-    """plotly.js (minified) as shipped by the ``plotly`` Python package, read once.
+def plotly_bundle() -> bytes:
+    """plotly.js (minified, UTF-8) as shipped by the ``plotly`` Python package, read once.
 
     Raises
     ------
@@ -55,13 +55,13 @@ def plotly_bundle() -> str:
     spec = importlib.util.find_spec("plotly")  # located, not imported: no Python API needed
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError("the QC report needs the 'plotly' package for plotly.js")
-    text = (Path(spec.origin).parent / "package_data" / "plotly.min.js").read_text("utf-8")
-    return text.replace("</script", "<\\/script")  # inline-safe (none in the bundle today)
+    data = (Path(spec.origin).parent / "package_data" / "plotly.min.js").read_bytes()
+    return data.replace(b"</script", b"<\\/script")  # inline-safe (none in the bundle today)
 
 
 def plotly_version() -> str:
     """The bundled plotly.js version (from its header comment), or '' if unknown."""
-    head = plotly_bundle()[:200]
+    head = plotly_bundle()[:200].decode("utf-8", "replace")
     at = head.find("plotly.js v")
     return head[at + len("plotly.js v"):].split()[0] if at >= 0 else ""
 

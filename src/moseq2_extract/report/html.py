@@ -95,16 +95,24 @@ def figure(picture: Picture, *, display_width: int | None = None) -> str:
             f"<figcaption>{esc(picture.caption)}</figcaption></figure>")
 
 
-def page(title: str, body: str, *, head_scripts: Sequence[str] = ()) -> str:
-    """A whole HTML document (``head_scripts``: JavaScript sources inlined in its head,
-    before the body's own scripts run)."""
-    scripts = "".join(f"<script>{js}</script>\n" for js in head_scripts)
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{esc(title)}</title><style>{STYLE}</style>\n{scripts}</head>\n<body>\n"
-        f"{body}\n<script>{SORT_SCRIPT}</script>\n</body></html>\n"
-    )
+def page(title: str, body: str) -> str:
+    """A whole HTML document."""
+    return b"".join(page_chunks(title, body)).decode("utf-8")
+
+
+def page_chunks(title: str, body: str, *, head_scripts: Sequence[bytes] = ()) -> list[bytes]:
+    """A whole HTML document as UTF-8 chunks to write one after the other;
+    ``head_scripts`` (UTF-8 JavaScript sources, e.g. a library's bundle) are inlined in
+    its head, before the body's own scripts run, without being copied into the text."""
+    head = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{esc(title)}</title><style>{STYLE}</style>\n")
+    tail = f"</head>\n<body>\n{body}\n<script>{SORT_SCRIPT}</script>\n</body></html>\n"
+    chunks = [head.encode("utf-8")]
+    for js in head_scripts:
+        chunks += [b"<script>", js, b"</script>\n"]
+    chunks.append(tail.encode("utf-8"))
+    return chunks
 
 
 def key_value_table(items: Iterable[tuple[str, Any]], *, cls: str = "kv") -> str:

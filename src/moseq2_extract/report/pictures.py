@@ -1,8 +1,8 @@
 """The report's pictures, drawn with OpenCV on the depth images themselves.
 
-* :func:`read_crops`: one pass over the h5's crops, block by block: the spine's height
-  profile of every frame (the depth raster), a sample of crops for the montage and a few
-  crops with their masks for the frame panels;
+* :func:`read_crops`: the spine's height profile of every frame (the depth raster, stored
+  by the extraction, else from one pass over the crops), a sample of crops for the
+  montage and a few crops with their masks for the frame panels;
 * :func:`arena_picture`: the background with the ROI outlined and the centroid's path;
 * :func:`frame_pictures`: a few frames (the recording's own when it can be read, else the
   background with the crop put back) with the mouse's outline and heading arrow;
@@ -20,15 +20,15 @@ import cv2
 import h5py
 import numpy as np
 
-from ..extract.crop import crop_transform
+from ..extract.crop import crop_transform, spine_profile
 from .data import SessionData
 
 log = logging.getLogger(__name__)
 
 #: Frames read per h5 slab (a multiple of the files' 32-frame chunks).
 READ_BLOCK = 1024
-#: Rows either side of the crop's centre row averaged into the spine profile.
-SPINE_BAND = 2
+#: Where the extraction stores every frame's spine profile.
+SPINE_DATASET = "metadata/extraction/spine"
 ROI_COLOUR = (60, 60, 255)  # BGR red
 OUTLINE_COLOUR = (255, 255, 255)
 ARROW_COLOUR = (0, 215, 255)  # BGR amber
@@ -71,29 +71,41 @@ def sample_indices(valid: np.ndarray, k: int) -> np.ndarray:
 
 
 def read_crops(data: SessionData, *, n_montage: int = 48, n_frames: int = 4) -> CropSample:
-    """Read the crops of ``data.h5_path`` once, in blocks of :data:`READ_BLOCK` frames."""
+    """The spine profiles of every frame and the sampled crops of ``data.h5_path``.
+
+    The profiles come from ``metadata/extraction/spine`` where the extraction wrote it (then
+    only the sampled crops are read); otherwise from one pass over every crop, in blocks
+    of :data:`READ_BLOCK` frames.
+    """
     n = data.n_frames
     c0, c1 = data.crop_shape
     valid = np.isfinite(data.scalars["centroid_x_px"])
     montage_idx = sample_indices(valid, n_montage)
     frame_idx = sample_indices(valid, n_frames)
-    lo = max(0, (c0 - 1) // 2 - SPINE_BAND)
-    hi = min(c0, c0 // 2 + SPINE_BAND + 1)
-    spine = np.zeros((n, c1), np.float32)
     with h5py.File(data.h5_path, "r") as f:
         frames = f["frames"]
-        montage = np.zeros((montage_idx.size, c0, c1), frames.dtype)
-        picked = np.zeros((frame_idx.size, c0, c1), frames.dtype)
+        stored = f.get(SPINE_DATASET)
+        if stored is not None and stored.shape == (n, c1):
+            spine = stored[()].astype(np.float32)
+            # each sampled crop read once (h5py wants increasing, unique indices)
+            wanted = np.union1d(montage_idx, frame_idx)
+            crops = frames[wanted.tolist()] if wanted.size else frames[0:0]
+            montage = crops[np.searchsorted(wanted, montage_idx)]
+            picked = crops[np.searchsorted(wanted, frame_idx)]
+        else:
+            spine = np.zeros((n, c1), np.float32)
+            montage = np.zeros((montage_idx.size, c0, c1), frames.dtype)
+            picked = np.zeros((frame_idx.size, c0, c1), frames.dtype)
+            for a in range(0, n, READ_BLOCK):
+                b = min(n, a + READ_BLOCK)
+                block = frames[a:b]
+                spine[a:b] = spine_profile(block)
+                sel = (montage_idx >= a) & (montage_idx < b)
+                montage[sel] = block[montage_idx[sel] - a]
+                sel = (frame_idx >= a) & (frame_idx < b)
+                picked[sel] = block[frame_idx[sel] - a]
         masks = np.zeros((frame_idx.size, c0, c1), bool)
         mask_ds = f.get("frames_mask", None)
-        for a in range(0, n, READ_BLOCK):
-            b = min(n, a + READ_BLOCK)
-            block = frames[a:b]
-            spine[a:b] = block[:, lo:hi, :].astype(np.float32).mean(axis=1)
-            sel = (montage_idx >= a) & (montage_idx < b)
-            montage[sel] = block[montage_idx[sel] - a]
-            sel = (frame_idx >= a) & (frame_idx < b)
-            picked[sel] = block[frame_idx[sel] - a]
         for j, i in enumerate(frame_idx):
             if mask_ds is not None and mask_ds.dtype == bool:
                 masks[j] = mask_ds[int(i)]

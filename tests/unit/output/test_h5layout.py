@@ -140,8 +140,21 @@ def test_no_unexpected_paths(written):
     with h5py.File(path, "r") as h5:
         h5.visit(lambda name: found.append("/" + name))
     extra = set(found) - set(REF_H5)
-    # flips: written because a flip decision was recorded (the reference had none)
-    assert extra == {"/metadata/extraction/flips"}
+    # flips: written because a flip decision was recorded (the reference had none); spine:
+    # this implementation's addition (documented in docs/compatibility.md)
+    assert extra == {"/metadata/extraction/flips", "/metadata/extraction/spine"}
+
+
+def test_spine_profiles_are_the_crops_centre_rows(written):
+    path, truth = written
+    frames = np.concatenate([c.frames for c in truth["chunks"]])
+    with h5py.File(path, "r") as h5:
+        spine = h5["metadata/extraction/spine"][()]
+        assert "added by this implementation" in h5["metadata/extraction/spine"].attrs[
+            "description"]
+    centre = frames[:, C // 2 - 3:C // 2 + 3, :].astype(np.float64).mean(axis=1)  # 37..42
+    assert spine.shape == (N, C) and spine.dtype == np.uint8
+    np.testing.assert_array_equal(spine, np.rint(centre).astype(np.uint8))
 
 
 def test_values_read_back_like_downstream(written):

@@ -169,3 +169,22 @@ def test_find_results_and_errors(extracted_batch, tmp_path):
     bad.write_bytes(b"not hdf5")
     with pytest.raises(InputFileError, match="cannot read results file"):
         write_report(bad.parent)
+
+
+def test_crops_read_the_same_with_or_without_the_stored_spine(batch_copy):
+    # files written before the extraction stored the spine profiles: one pass over the
+    # crops gives the same raster and samples
+    from moseq2_extract.report import load_session_data
+    from moseq2_extract.report.pictures import SPINE_DATASET, read_crops
+
+    _, h5s = batch_copy
+    h5 = h5s[1]
+    stored = read_crops(load_session_data(h5))
+    with h5py.File(h5, "r+") as f:
+        assert f[SPINE_DATASET].shape[0] == f["frames"].shape[0]
+        del f[SPINE_DATASET]
+    scanned = read_crops(load_session_data(h5))
+    for name in ("spine", "montage_idx", "montage", "frame_idx", "frames", "masks"):
+        np.testing.assert_array_equal(getattr(stored, name), getattr(scanned, name),
+                                      err_msg=name)
+    assert stored.spine.max() > 10

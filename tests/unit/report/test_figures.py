@@ -101,5 +101,5 @@ def test_the_page_part_is_inline_and_valid_json(extracted_batch):
     spec = json.loads(payload.replace("<\\/", "</"))  # strict JSON: no NaN
     assert spec == json.loads(json.dumps(timeline_spec(data, spine, speed, gaps)))
     bundle = plotly_bundle()
-    assert "</script" not in bundle and len(bundle) > 1_000_000
+    assert b"</script" not in bundle and len(bundle) > 1_000_000
     assert plotly_version()[0].isdigit()
