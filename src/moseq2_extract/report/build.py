@@ -100,8 +100,9 @@ def find_results(path: str | os.PathLike) -> list[Path]:
 
 
 def _picture(image: np.ndarray, caption: str, alt: str) -> html.Picture:
-    return html.Picture(pictures.png(image), int(image.shape[1]), int(image.shape[0]),
-                        caption, alt)
+    # JPEG: a tenth of PNG's encoding time on these pictures, and smaller
+    return html.Picture(pictures.jpeg(image), int(image.shape[1]), int(image.shape[0]),
+                        caption, alt, mime="image/jpeg")
 
 
 def _versions() -> list[tuple[str, str]]:

@@ -72,21 +72,23 @@ def esc(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Picture:
-    """An image of a page: PNG bytes, its pixel size, a caption."""
+    """An image of a page: its encoded bytes (``mime``: PNG or JPEG), pixel size and
+    caption."""
 
-    png: bytes
+    data: bytes
     width: int
     height: int
     caption: str
     alt: str
+    mime: str = "image/png"
 
 
 def img_tag(picture: Picture, *, display_width: int | None = None) -> str:
     """An ``<img>`` with the PNG inline as a data URI."""
-    data = base64.b64encode(picture.png).decode("ascii")
+    data = base64.b64encode(picture.data).decode("ascii")
     width = display_width or picture.width
     height = round(picture.height * width / max(picture.width, 1))
-    return (f'<img src="data:image/png;base64,{data}" width="{width}" height="{height}" '
+    return (f'<img src="data:{picture.mime};base64,{data}" width="{width}" height="{height}" '
             f'alt="{esc(picture.alt)}">')
 
 

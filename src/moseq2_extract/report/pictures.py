@@ -8,7 +8,8 @@
   background with the crop put back) with the mouse's outline and heading arrow;
 * :func:`montage_picture`: crops sampled through the session (heads should point east).
 
-Every function returns an 8-bit BGR image; :func:`png` encodes one.
+Every function returns an 8-bit BGR image; :func:`jpeg` (the pages' pictures) and
+:func:`png` (the raster, which must stay exact) encode one.
 """
 
 from __future__ import annotations
@@ -87,9 +88,8 @@ def read_crops(data: SessionData, *, n_montage: int = 48, n_frames: int = 4) -> 
         stored = f.get(SPINE_DATASET)
         if stored is not None and stored.shape == (n, c1):
             spine = stored[()].astype(np.float32)
-            # each sampled crop read once (h5py wants increasing, unique indices)
             wanted = np.union1d(montage_idx, frame_idx)
-            crops = frames[wanted.tolist()] if wanted.size else frames[0:0]
+            crops = read_rows(frames, wanted)
             montage = crops[np.searchsorted(wanted, montage_idx)]
             picked = crops[np.searchsorted(wanted, frame_idx)]
         else:
@@ -114,11 +114,64 @@ def read_crops(data: SessionData, *, n_montage: int = 48, n_frames: int = 4) -> 
     return CropSample(spine, montage_idx, montage, frame_idx, picked, masks)
 
 
+def read_rows(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` (sorted, unique) of a dataset chunked along its first axis, each chunk
+    read and inflated once.
+
+    A plain gzip chunk (no shuffle, no checksum, as this project writes them) is read raw
+    and inflated by zlib-ng where installed (twice zlib's speed); any other chunk through
+    h5py.
+    """
+    rows = np.asarray(rows, np.int64)
+    out = np.empty((rows.size, *dset.shape[1:]), dset.dtype)
+    if rows.size == 0:
+        return out
+    per = dset.chunks[0] if dset.chunks else dset.shape[0]
+    raw = (dset.chunks is not None and dset.compression == "gzip" and not dset.shuffle
+           and not dset.fletcher32 and dset.scaleoffset is None
+           and tuple(dset.chunks[1:]) == tuple(dset.shape[1:]))
+    chunk_rows = rows // per
+    for c in np.unique(chunk_rows).tolist():
+        a = c * per
+        b = min(dset.shape[0], a + per)
+        block = None
+        if raw:
+            mask, data = dset.id.read_direct_chunk((a, *([0] * (dset.ndim - 1))))
+            if mask == 0:  # the deflate filter was applied
+                flat = np.frombuffer(_inflate(data), dset.dtype)
+                block = flat.reshape(per, *dset.shape[1:])[:b - a]
+        if block is None:
+            block = dset[a:b]
+        sel = chunk_rows == c
+        out[sel] = block[rows[sel] - a]
+    return out
+
+
+def _inflate(data: bytes) -> bytes:
+    try:
+        from zlib_ng import zlib_ng as z
+    except ImportError:  # pragma: no cover - zlib-ng is a dependency
+        import zlib as z
+    return z.decompress(data)
+
+
 def png(image: np.ndarray) -> bytes:
     """PNG bytes of an 8-bit image."""
     ok, buf = cv2.imencode(".png", image)
     if not ok:  # pragma: no cover - OpenCV encodes any 8-bit image
         raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()
+
+
+#: JPEG quality of the report's pictures.
+JPEG_QUALITY = 92
+
+
+def jpeg(image: np.ndarray) -> bytes:
+    """JPEG bytes of an 8-bit image (quality :data:`JPEG_QUALITY`)."""
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:  # pragma: no cover - OpenCV encodes any 8-bit image
+        raise RuntimeError("JPEG encoding failed")
     return buf.tobytes()
 
 

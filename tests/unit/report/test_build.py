@@ -37,7 +37,7 @@ class _Page(HTMLParser):
         a = dict(attrs)
         if tag == "img":
             head, data = a["src"].split(",", 1)
-            assert head == "data:image/png;base64"
+            assert head in ("data:image/png;base64", "data:image/jpeg;base64")
             img = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8),
                                cv2.IMREAD_COLOR)
             assert img is not None

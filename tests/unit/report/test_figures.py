@@ -103,3 +103,4 @@ def test_the_page_part_is_inline_and_valid_json(extracted_batch):
     bundle = plotly_bundle()
     assert b"</script" not in bundle and len(bundle) > 1_000_000
     assert plotly_version()[0].isdigit()
+
