@@ -88,12 +88,16 @@ def binned(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return mean, lo, hi
 
 
-def _numbers(values: np.ndarray, digits: int = 4) -> list[float | None]:
-    """JSON-ready floats (``None``, drawn as a gap, for NaN and infinities)."""
-    v = np.asarray(values, np.float64)
-    out = np.round(v, digits).astype(object)
-    out[~np.isfinite(v)] = None
-    return out.tolist()
+def _numbers(values: np.ndarray) -> dict[str, str]:
+    """An array for plotly.js as a base64 float32 typed array (``{"dtype", "bdata"}``,
+    plotly.js 2.28 and later): a thousandth of the time of JSON numbers; NaN is a gap."""
+    data = np.ascontiguousarray(values, dtype="<f4")
+    return {"dtype": "f4", "bdata": base64.b64encode(data.tobytes()).decode("ascii")}
+
+
+def decode_numbers(array: dict[str, str]) -> np.ndarray:
+    """The values of a :func:`_numbers` array (float32)."""
+    return np.frombuffer(base64.b64decode(array["bdata"]), "<f4")
 
 
 def raster_png(spine: np.ndarray, edges: np.ndarray) -> tuple[bytes, float]:

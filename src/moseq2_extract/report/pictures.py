@@ -178,8 +178,9 @@ def jpeg(image: np.ndarray) -> bytes:
 def colourize(heights: np.ndarray, vmax: float, *, cmap: int = cv2.COLORMAP_VIRIDIS
               ) -> np.ndarray:
     """Heights (mm) mapped 0..``vmax`` through an OpenCV colour map; 0 stays black."""
-    h = np.asarray(heights, np.float32)
-    scaled = np.clip(h * (255.0 / max(vmax, 1e-6)), 0, 255).astype(np.uint8)
+    h = np.asarray(heights)
+    # heights are >= 0: OpenCV's saturating scale (rounded) is the clipped scale
+    scaled = cv2.convertScaleAbs(h, alpha=255.0 / max(vmax, 1e-6))
     out = cv2.applyColorMap(scaled, cmap)
     out[h <= 0] = 0
     return out
@@ -187,11 +188,12 @@ def colourize(heights: np.ndarray, vmax: float, *, cmap: int = cv2.COLORMAP_VIRI
 
 def _grey_depth(depth: np.ndarray, roi: np.ndarray) -> np.ndarray:
     """A depth image as 8-bit grey, contrast stretched over the ROI's range (near = bright)."""
-    d = np.asarray(depth, np.float64)
-    inside = d[roi & (d > 0)]
+    d = np.asarray(depth, np.float32)
+    inside = d[roi & (d > 0)][::7]  # every 7th pixel: the same range, a seventh of the time
     lo, hi = (np.percentile(inside, [1, 99]) if inside.size else (0.0, 1.0))
     lo, hi = lo - 60.0, hi + 20.0  # leave room for a mouse above the floor
-    g = np.clip((hi - d) * (255.0 / max(hi - lo, 1e-6)), 0, 255).astype(np.uint8)
+    scale = 255.0 / max(hi - lo, 1e-6)
+    g = np.clip((hi - d) * np.float32(scale), 0, 255).astype(np.uint8)
     g[d <= 0] = 0
     return cv2.cvtColor(g, cv2.COLOR_GRAY2BGR)
 
