@@ -111,6 +111,26 @@ def raster_png(spine: np.ndarray, edges: np.ndarray) -> tuple[bytes, float]:
     return png(cv2.applyColorMap(scaled, cv2.COLORMAP_VIRIDIS)), vmax
 
 
+def band_outline(x: np.ndarray, lo: np.ndarray, hi: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The band between ``lo`` and ``hi`` over ``x`` as closed outlines, one per stretch
+    of finite values, separated by NaN (a fill between two lines would bridge the gaps
+    where the mouse is missing).
+
+    Returns
+    -------
+    (x, y) : two (m,) float64 arrays for a ``fill: "toself"`` trace.
+    """
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    xs, ys = [], []
+    for a, b in runs(ok):
+        xs += [x[a:b], x[a:b][::-1], [np.nan]]
+        ys += [hi[a:b], lo[a:b][::-1], [np.nan]]
+    if not xs:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
 def timeline_spec(data: SessionData, spine: np.ndarray, speed: np.ndarray,
                   dropped: DroppedFrames) -> dict[str, Any]:
     """The timeline as a plotly.js figure: ``{"data": [...], "layout": {...}}``.
@@ -213,11 +233,10 @@ def timeline_spec(data: SessionData, spine: np.ndarray, speed: np.ndarray,
         if not n:
             continue
         mean, lo, hi = binned(trace, edges)
-        common = {"type": "scatter", "mode": "lines", "x": x, "yaxis": y,
-                  "line": {"shape": "hv", "width": 0}, "hoverinfo": "skip"}
-        traces.append({**common, "y": _numbers(lo)})
-        traces.append({**common, "y": _numbers(hi), "fill": "tonexty",
-                       "fillcolor": "#9ecae1"})
+        bx, by = band_outline(tb, lo, hi)
+        traces.append({"type": "scatter", "mode": "lines", "x": _numbers(bx),
+                       "y": _numbers(by), "yaxis": y, "fill": "toself",
+                       "fillcolor": "#9ecae1", "line": {"width": 0}, "hoverinfo": "skip"})
         traces.append({"type": "scatter", "mode": "lines", "x": x, "y": _numbers(mean),
                        "yaxis": y, "line": {"shape": "hv", "width": 1, "color": "#08519c"},
                        "name": label.replace("<br>", " ")})

@@ -106,3 +106,21 @@ def test_the_page_part_is_inline_and_valid_json(extracted_batch):
     assert b"</script" not in bundle and len(bundle) > 1_000_000
     assert plotly_version()[0].isdigit()
 
+
+
+def test_band_is_not_bridged_across_missing_stretches():
+    from moseq2_extract.report.figures import band_outline
+
+    x = np.arange(8, dtype=np.float64)
+    lo = np.array([1, 1, np.nan, np.nan, 2, 2, 2, np.nan])
+    hi = lo + 1
+    bx, by = band_outline(x, lo, hi)
+    parts = np.split(np.arange(bx.size), np.flatnonzero(np.isnan(bx)))
+    outlines = [(bx[p][np.isfinite(bx[p])], by[p][np.isfinite(by[p])]) for p in parts]
+    outlines = [o for o in outlines if o[0].size]
+    assert len(outlines) == 2  # one closed outline per stretch with a mouse
+    (x0, y0), (x1, y1) = outlines
+    np.testing.assert_array_equal(x0, [0, 1, 1, 0])
+    np.testing.assert_array_equal(y0, [2, 2, 1, 1])
+    np.testing.assert_array_equal(x1, [4, 5, 6, 6, 5, 4])
+    assert band_outline(x, lo * np.nan, hi)[0].size == 0
