@@ -122,10 +122,12 @@ def band_outline(x: np.ndarray, lo: np.ndarray, hi: np.ndarray
     (x, y) : two (m,) float64 arrays for a ``fill: "toself"`` trace.
     """
     ok = np.isfinite(lo) & np.isfinite(hi)
-    xs, ys = [], []
+    gap = np.full(1, np.nan)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
     for a, b in runs(ok):
-        xs += [x[a:b], x[a:b][::-1], [np.nan]]
-        ys += [hi[a:b], lo[a:b][::-1], [np.nan]]
+        xs += [x[a:b], x[a:b][::-1], gap]
+        ys += [hi[a:b], lo[a:b][::-1], gap]
     if not xs:
         return np.zeros(0), np.zeros(0)
     return np.concatenate(xs), np.concatenate(ys)

@@ -15,6 +15,7 @@ Every function returns an 8-bit BGR image; :func:`jpeg` (the pages' pictures) an
 from __future__ import annotations
 
 import logging
+import zlib
 from dataclasses import dataclass
 
 import cv2
@@ -149,10 +150,10 @@ def read_rows(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
 
 def _inflate(data: bytes) -> bytes:
     try:
-        from zlib_ng import zlib_ng as z
+        from zlib_ng import zlib_ng
     except ImportError:  # pragma: no cover - zlib-ng is a dependency
-        import zlib as z
-    return z.decompress(data)
+        return zlib.decompress(data)
+    return zlib_ng.decompress(data)
 
 
 def png(image: np.ndarray) -> bytes:
