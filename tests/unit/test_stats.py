@@ -1,4 +1,4 @@
-"""The shared median equals numpy's, bit for bit."""
+"""The shared median and percentile equal numpy's."""
 
 import numpy as np
 import pytest
@@ -20,3 +20,16 @@ def test_median_nan_and_empty():
     assert np.isnan(median(np.array([1.0, np.nan, 3.0])))
     with pytest.raises(ValueError):
         median(np.array([]))
+
+
+def test_percentile_is_numpys():
+    from moseq2_extract.stats import percentile
+
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 7, 1800):
+        for dtype in (np.uint8, np.uint16, np.float32, np.float64):
+            values = (rng.random(n) * 200).astype(dtype)
+            for q in (0, 1, 50, 75, 99, 100):
+                assert np.isclose(percentile(values, q), np.percentile(values, q))
+    with pytest.raises(ValueError):
+        percentile(np.zeros(0), 50)

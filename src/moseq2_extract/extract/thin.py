@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..stats import percentile
+
 #: Diameter of the opening as a fraction of the body's width (twice the radius of the
 #: largest disk inside the blob), and its bounds (px).
 WIDTH_FRACTION = 0.65
@@ -156,14 +158,8 @@ def _masked_percentile(image: np.ndarray, mask: np.ndarray, q: float) -> float:
 
 
 def _percentile(values: np.ndarray, q: float) -> float:
-    """``np.percentile(values, q)`` (linear interpolation) of a 1-D array, through a
-    partial sort: a tenth of its time on a blob's few thousand values."""
-    pos = (len(values) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(values) - 1)
-    part = np.partition(values, (lo, hi))
-    a, b = float(part[lo]), float(part[hi])
-    return a + (b - a) * (pos - lo)
+    """``np.percentile(values, q)`` of a 1-D array (:func:`~moseq2_extract.stats.percentile`)."""
+    return percentile(values, q)
 
 
 def _reach(away: np.ndarray, labels: np.ndarray, stat: np.ndarray, k: int) -> float:

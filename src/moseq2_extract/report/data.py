@@ -24,6 +24,7 @@ from ..io.timestamps import looks_like_seconds
 from ..output.h5layout import PARAMETERS_GROUP, ROWS_WRITTEN_ATTR, read_group
 from ..output.h5read import open_results
 from ..output.status import read_status_or_skip
+from ..stats import median
 
 _RESULTS_RE = re.compile(r"^results_(\d+)\.h5$")
 
@@ -213,7 +214,7 @@ def load_session_data(h5_path: str | os.PathLike) -> SessionData:
         time_s = timestamps_to_seconds(timestamps)
         steps = np.diff(time_s)
         steps = steps[np.isfinite(steps) & (steps > 0)]
-        fps = 1.0 / float(np.median(steps)) if steps.size else fps_param
+        fps = 1.0 / median(steps) if steps.size else fps_param
     else:
         time_s = np.arange(n, dtype=np.float64) / fps_param
         fps = fps_param

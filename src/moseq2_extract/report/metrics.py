@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..extract.quality import Quality
+from ..stats import median
 from .data import SessionData
 
 #: Dropped-frame share (percent) from which a session is an outlier (moseq2-app: 5 %).
@@ -123,7 +124,7 @@ def _nanmean(x: np.ndarray | None) -> float:
 def _nanmedian(x: np.ndarray) -> float:
     x = np.asarray(x, np.float64)
     x = x[np.isfinite(x)]
-    return float(np.median(x)) if x.size else float("nan")
+    return median(x) if x.size else float("nan")
 
 
 @dataclass
@@ -207,8 +208,8 @@ def robust_z(values: np.ndarray) -> np.ndarray:
     finite = v[np.isfinite(v)]
     if finite.size == 0:
         return np.full(v.shape, np.nan)
-    med = float(np.median(finite))
-    mad = 1.4826 * float(np.median(np.abs(finite - med)))
+    med = median(finite)
+    mad = 1.4826 * median(np.abs(finite - med))
     spread = max(mad, MIN_SPREAD * abs(med), 1e-12)
     return (v - med) / spread
 

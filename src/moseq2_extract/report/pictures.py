@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 
 from ..extract.crop import crop_transform, spine_profile
+from ..stats import percentile
 from .data import SessionData
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def read_crops(data: SessionData, *, n_montage: int = 48, n_frames: int = 4) -> 
         stored = f.get(SPINE_DATASET)
         if stored is not None and stored.shape == (n, c1):
             spine = stored[()].astype(np.float32)
-            wanted = np.union1d(montage_idx, frame_idx)
+            wanted = np.array(sorted({*montage_idx.tolist(), *frame_idx.tolist()}), np.int64)
             crops = read_rows(frames, wanted)
             montage = crops[np.searchsorted(wanted, montage_idx)]
             picked = crops[np.searchsorted(wanted, frame_idx)]
@@ -132,7 +133,7 @@ def read_rows(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
            and not dset.fletcher32 and dset.scaleoffset is None
            and tuple(dset.chunks[1:]) == tuple(dset.shape[1:]))
     chunk_rows = rows // per
-    for c in np.unique(chunk_rows).tolist():
+    for c in sorted(set(chunk_rows.tolist())):
         a = c * per
         b = min(dset.shape[0], a + per)
         block = None
@@ -191,7 +192,7 @@ def _grey_depth(depth: np.ndarray, roi: np.ndarray) -> np.ndarray:
     """A depth image as 8-bit grey, contrast stretched over the ROI's range (near = bright)."""
     d = np.asarray(depth, np.float32)
     inside = d[roi & (d > 0)][::7]  # every 7th pixel: the same range, a seventh of the time
-    lo, hi = (np.percentile(inside, [1, 99]) if inside.size else (0.0, 1.0))
+    lo, hi = ((percentile(inside, 1), percentile(inside, 99)) if inside.size else (0.0, 1.0))
     lo, hi = lo - 60.0, hi + 20.0  # leave room for a mouse above the floor
     scale = 255.0 / max(hi - lo, 1e-6)
     g = np.clip((hi - d) * np.float32(scale), 0, 255).astype(np.uint8)
@@ -330,7 +331,7 @@ def montage_picture(data: SessionData, sample: CropSample, *, columns: int = 12,
     c0, c1 = data.crop_shape
     if k == 0:
         return np.zeros((c0, c1, 3), np.uint8)
-    vmax = float(np.percentile(sample.montage[sample.montage > 0], 99)) \
+    vmax = percentile(sample.montage[sample.montage > 0], 99) \
         if np.any(sample.montage > 0) else 1.0
     rows = -(-k // columns)
     # one grid of heights (1 px of white between tiles), coloured and scaled at once
