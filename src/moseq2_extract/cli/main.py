@@ -13,6 +13,7 @@ from ..errors import ExtractionError
 from ..paths import write_text_atomic
 from .failures import SafeGroup
 from .help import StagedOption
+from .malloc import limit_malloc_arenas
 from .options import fail, merged_config, schema_options
 from .outputs import after_extraction, output_options
 from .progress import TqdmProgress, show_bars
@@ -35,6 +36,7 @@ def cli(verbose: int) -> None:
     """Extract mouse depth videos for MoSeq (fast, drop-in moseq2-extract)."""
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+    limit_malloc_arenas()  # before any thread: memory flat in the recording's length
 
 
 @cli.command("generate-config",
