@@ -39,7 +39,7 @@ from .h5layout import (
 LATE_SPECS: dict[str, DatasetSpec] = {s.condition: s for s in LAYOUT
                                        if s.condition in LATE_DATASETS}
 
-__all__ = ["create_extract_h5", "create_layout", "write_rows"]
+__all__ = ["create_extract_h5", "create_layout", "read_rows", "write_rows"]
 
 
 _deflate: Any
@@ -55,6 +55,43 @@ def _compress(buf: memoryview) -> bytes:
     return _deflate.compress(buf, _GZIP_LEVEL)
 
 
+def _plain_gzip_rows(dset: h5py.Dataset) -> bool:
+    """Whether ``dset`` is chunked by whole rows with gzip as its only filter: its chunks
+    are plain deflate streams, read and written here without HDF5's filter pipeline."""
+    chunks = dset.chunks
+    return (chunks is not None and dset.compression == "gzip" and not dset.shuffle
+            and not dset.fletcher32 and dset.scaleoffset is None
+            and tuple(chunks[1:]) == tuple(dset.shape[1:]))
+
+
+def read_rows(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` (sorted, unique) of a dataset chunked along its first axis, each chunk
+    read and inflated once (:func:`write_rows`' chunks raw, by zlib-ng where installed;
+    any other dataset through h5py)."""
+    rows = np.asarray(rows, np.int64)
+    out = np.empty((rows.size, *dset.shape[1:]), dset.dtype)
+    if rows.size == 0:
+        return out
+    per = dset.chunks[0] if dset.chunks else dset.shape[0]
+    raw = _plain_gzip_rows(dset)
+    chunk_rows = rows // per
+    tail = (0,) * (dset.ndim - 1)
+    for c in sorted(set(chunk_rows.tolist())):  # not np.unique: it imports numpy.ma
+        a = c * per
+        b = min(dset.shape[0], a + per)
+        block = None
+        if raw:
+            mask, data = dset.id.read_direct_chunk((a, *tail))
+            if mask == 0:  # the deflate filter was applied
+                flat = np.frombuffer(_deflate.decompress(data), dset.dtype)
+                block = flat.reshape(per, *dset.shape[1:])[:b - a]
+        if block is None:
+            block = dset[a:b]
+        sel = chunk_rows == c
+        out[sel] = block[rows[sel] - a]
+    return out
+
+
 def write_rows(dset: h5py.Dataset, row: int, data: np.ndarray,
                pool: ThreadPoolExecutor | None = None) -> None:
     """Write ``data`` into rows ``[row, row + len(data))`` of a chunked dataset.
@@ -68,15 +105,10 @@ def write_rows(dset: h5py.Dataset, row: int, data: np.ndarray,
     k = len(data)
     if k == 0:
         return
-    chunks = dset.chunks
-    plain_gzip = (chunks is not None and dset.compression == "gzip"
-                  and dset.compression_opts == _GZIP_LEVEL and not dset.shuffle
-                  and not dset.fletcher32 and dset.scaleoffset is None
-                  and chunks[1:] == dset.shape[1:])
-    if not plain_gzip:
+    if not _plain_gzip_rows(dset) or dset.compression_opts != _GZIP_LEVEL:
         dset[row:row + k] = data
         return
-    per = chunks[0]
+    per = dset.chunks[0]
     stop = row + k
     first = -(-row // per) * per  # first chunk boundary at or after row
     last = (stop // per) * per  # last chunk boundary at or before stop

@@ -15,7 +15,6 @@ Every function returns an 8-bit BGR image; :func:`jpeg` (the pages' pictures) an
 from __future__ import annotations
 
 import logging
-import zlib
 from dataclasses import dataclass
 
 import cv2
@@ -23,6 +22,7 @@ import h5py
 import numpy as np
 
 from ..extract.crop import crop_transform, spine_profile
+from ..output.h5skeleton import read_rows
 from ..stats import percentile
 from .data import SessionData
 
@@ -114,47 +114,6 @@ def read_crops(data: SessionData, *, n_montage: int = 48, n_frames: int = 4) -> 
             else:
                 masks[j] = picked[j] > 0
     return CropSample(spine, montage_idx, montage, frame_idx, picked, masks)
-
-
-def read_rows(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
-    """Rows ``rows`` (sorted, unique) of a dataset chunked along its first axis, each chunk
-    read and inflated once.
-
-    A plain gzip chunk (no shuffle, no checksum, as this project writes them) is read raw
-    and inflated by zlib-ng where installed (twice zlib's speed); any other chunk through
-    h5py.
-    """
-    rows = np.asarray(rows, np.int64)
-    out = np.empty((rows.size, *dset.shape[1:]), dset.dtype)
-    if rows.size == 0:
-        return out
-    per = dset.chunks[0] if dset.chunks else dset.shape[0]
-    raw = (dset.chunks is not None and dset.compression == "gzip" and not dset.shuffle
-           and not dset.fletcher32 and dset.scaleoffset is None
-           and tuple(dset.chunks[1:]) == tuple(dset.shape[1:]))
-    chunk_rows = rows // per
-    for c in sorted(set(chunk_rows.tolist())):
-        a = c * per
-        b = min(dset.shape[0], a + per)
-        block = None
-        if raw:
-            mask, data = dset.id.read_direct_chunk((a, *([0] * (dset.ndim - 1))))
-            if mask == 0:  # the deflate filter was applied
-                flat = np.frombuffer(_inflate(data), dset.dtype)
-                block = flat.reshape(per, *dset.shape[1:])[:b - a]
-        if block is None:
-            block = dset[a:b]
-        sel = chunk_rows == c
-        out[sel] = block[rows[sel] - a]
-    return out
-
-
-def _inflate(data: bytes) -> bytes:
-    try:
-        from zlib_ng import zlib_ng
-    except ImportError:  # pragma: no cover - zlib-ng is a dependency
-        return zlib.decompress(data)
-    return zlib_ng.decompress(data)
 
 
 def png(image: np.ndarray) -> bytes:

@@ -1,12 +1,11 @@
-"""Reading the report's samples from the results file (report/pictures.py)."""
+"""Reading sampled rows of a results file chunk by chunk (output/h5skeleton.py)."""
 
 from __future__ import annotations
 
 import h5py
 import numpy as np
 
-from moseq2_extract.output.h5skeleton import write_rows
-from moseq2_extract.report.pictures import read_rows
+from moseq2_extract.output.h5skeleton import read_rows, write_rows
 
 
 def test_sampled_rows_read_chunk_by_chunk(tmp_path):
