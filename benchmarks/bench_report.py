@@ -4,10 +4,11 @@ For each session length (default 1 and 10 minutes at 30 fps) a synthetic session
 written, then ``moseq2-extract extract`` runs on it in a fresh folder, alternately with
 the report (the default) and with ``--no-report``, ``--repeat`` times each.  The headline
 figure is the difference of the two commands' median wall times (process start to exit):
-what the report costs a user, matplotlib's import, the warm-up thread's share of the
-CPU during the extraction and the page itself included, as a share of the ``--no-report``
+what the report costs a user (its imports, reading the results, drawing the page while
+the movie's last segments are encoded, writing it), as a share of the ``--no-report``
 command's median wall time.  The extraction's own time (the ``Extracted ... in X s`` line)
-is printed for both, to show what the warm-up thread costs the extraction.
+is printed for both; "paired" is the median of the differences of runs done one after the
+other.  The package is byte-compiled first, as an installed one is.
 
     PYTHONPATH=src python benchmarks/bench_report.py [--minutes 1 10] [--repeat 5]
 
@@ -30,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import fresh_run_dir, make_session, warm_cache  # noqa: E402
+from _common import byte_compile, fresh_run_dir, make_session, warm_cache  # noqa: E402
 
 EXTRACTED = re.compile(r"Extracted (\d+) frames in ([0-9.]+) s")
 REPORTED = re.compile(r"Report: .* \(([0-9.]+) s\)")
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of each kind")
     args = parser.parse_args()
     root = args.dir or Path(tempfile.mkdtemp(prefix="bench_report_"))
+    byte_compile()  # as an installed package is: the report's modules are not compiled per run
     try:
         print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
         print(f"{'min':>4} {'frames':>6} {'no-report s':>11} {'report s':>9} {'cost s':>7} "

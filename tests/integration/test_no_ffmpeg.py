@@ -16,3 +16,8 @@ def test_demo_runs_without_ffmpeg_on_path(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "centroid error" in result.stdout
     assert (tmp_path / "demo" / "proc" / "results_00.mp4").exists()
+    # the demo writes the QC report too, and says where
+    page = tmp_path / "demo" / "proc" / "report.html"
+    assert f"QC report:       {page}" in result.stdout
+    assert page.read_bytes().startswith(b"<!DOCTYPE html>")
+    assert "Warning" not in result.stdout

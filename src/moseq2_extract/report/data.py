@@ -22,7 +22,7 @@ from ..extract.quality import QUALITY_DATASET
 from ..extract.results import SCALAR_NAMES
 from ..io.timestamps import looks_like_seconds
 from ..output.h5layout import PARAMETERS_GROUP, ROWS_WRITTEN_ATTR, read_group
-from ..output.h5read import open_results
+from ..output.h5read import open_results, read_array
 from ..output.status import read_status_or_skip
 from ..stats import median
 
@@ -131,7 +131,7 @@ def _optional(f: h5py.File, path: str, n: int) -> np.ndarray | None:
     data = f[path]
     if not isinstance(data, h5py.Dataset) or data.ndim != 1 or data.shape[0] < n:
         return None
-    return np.asarray(data[:n])
+    return read_array(data)[:n]
 
 
 def _str(value: Any) -> str:
@@ -183,15 +183,17 @@ def load_session_data(h5_path: str | os.PathLike) -> SessionData:
             rows = ext.attrs.get(ROWS_WRITTEN_ATTR)
             if rows is not None:
                 n = min(n, int(rows))
-            scalars = {name: np.asarray(f[f"scalars/{name}"][:n], np.float64)
-                       for name in SCALAR_NAMES if f"scalars/{name}" in f}
+            group = f["scalars"]
+            stored = set(group)
+            scalars = {name: read_array(group[name])[:n].astype(np.float64)
+                       for name in SCALAR_NAMES if name in stored}
             if "centroid_x_mm" not in scalars:
                 raise KeyError("scalars/centroid_x_mm")
-            roi = np.asarray(ext["roi"][()]) > 0
-            background = np.asarray(ext["background"][()], np.float64)
-            first_frame = np.asarray(ext["first_frame"][()])
-            true_depth = float(np.asarray(ext["true_depth"][()]))
-            first_idx = int(np.asarray(ext["first_frame_idx"][()]).ravel()[0])
+            roi = read_array(ext["roi"]) > 0
+            background = read_array(ext["background"]).astype(np.float64)
+            first_frame = read_array(ext["first_frame"])
+            true_depth = float(read_array(ext["true_depth"]))
+            first_idx = int(read_array(ext["first_frame_idx"]).ravel()[0])
             version = _str(ext["extract_version"][()]) if "extract_version" in ext else ""
             uuid = _str(f["metadata/uuid"][()]) if "metadata/uuid" in f else ""
             metadata = read_group(f["metadata/acquisition"]) \

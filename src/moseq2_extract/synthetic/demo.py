@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 
 from ..config import make_config
+from ..errors import ExtractionError
 from ..pipeline.session import ExtractionOutcome, extract_session
 from . import GroundTruth, SessionSpec, write_session
 
@@ -159,8 +160,9 @@ def tracking_errors(h5_path: Path, truth: GroundTruth) -> TrackingErrors:
 
 
 def run_demo(directory: Path, *, n_frames: int = 900, fmt: str = "dat", seed: int = 0,
-             case: str = "clean", progress=None) -> str:
-    """Write a synthetic session into ``directory``, extract it, and summarise.
+             case: str = "clean", progress=None, report: bool = True) -> str:
+    """Write a synthetic session into ``directory``, extract it (with its QC report
+    unless ``report`` is False), and summarise.
 
     ``case`` names a hard case of :attr:`SessionSpec.case` (``clean``, ``tether``,
     ``patch_cord``, ``hand``, ``dropouts``, ``object``); the comparison is against the
@@ -176,6 +178,14 @@ def run_demo(directory: Path, *, n_frames: int = 900, fmt: str = "dat", seed: in
     depth_file = write_session(directory, spec, fmt=fmt)
     outcome: ExtractionOutcome = extract_session(depth_file, make_config({}),
                                                  progress=progress)
+    page, warnings = None, list(outcome.warnings)
+    if report:
+        from ..report import write_session_report
+
+        try:
+            page, _ = write_session_report(outcome.h5_path, seconds=outcome.seconds)
+        except (ExtractionError, ImportError, OSError, ValueError) as err:
+            warnings.append(f"the QC report was not written: {err}")
     truth_file = depth_file.parent / "ground_truth.npz"
     truth = GroundTruth.load(truth_file)
     acc = compare_to_truth(outcome.h5_path, truth)
@@ -187,6 +197,8 @@ def run_demo(directory: Path, *, n_frames: int = 900, fmt: str = "dat", seed: in
     ]
     if outcome.movie_path is not None:
         lines.append(f"Preview movie:   {outcome.movie_path}")
+    if page is not None:
+        lines.append(f"QC report:       {page}")
     lines += [
         f"ROI overview:    {outcome.output_dir / 'roi_overview.png'}",
         f"Speed:           {outcome.fps:.0f} frames/s ({outcome.seconds:.1f} s)",
@@ -207,4 +219,5 @@ def run_demo(directory: Path, *, n_frames: int = 900, fmt: str = "dat", seed: in
             f"  case            {case}: {int(truth.intrusion.sum())} frames with a hand in "
             f"view, {100 * float(np.mean(truth.occluded_fraction)):.1f} % of the mouse "
             "hidden on average")
+    lines += [f"Warning: {warning}" for warning in warnings]
     return "\n".join(lines)
