@@ -112,9 +112,10 @@ def child(argv: list[str]) -> None:
         marks.append(("stop workers", t0, time.time(), NAN))
 
     session_mod.open_workers = open_workers
-    raw_preload = session_mod._preload_outputs
+    raw_preload = getattr(session_mod, "_preload_outputs", None)  # trees before 2026-12-06
 
     def preload():
+        assert raw_preload is not None
         thread = raw_preload()
         join = thread.join
 
@@ -126,7 +127,8 @@ def child(argv: list[str]) -> None:
         thread.join = timed_join
         return thread
 
-    session_mod._preload_outputs = preload
+    if raw_preload is not None:
+        session_mod._preload_outputs = preload
     raw_extract = session_mod.extract_session
 
     def extract_session(*args, progress=None, **kwargs):

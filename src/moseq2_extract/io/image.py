@@ -86,9 +86,7 @@ def write_image(
         max_int = np.iinfo(dtype).max
         values = np.nan_to_num(arr.astype(np.float64), nan=0.0)
         if scale_factor is None:
-            peak = float(values.max()) if values.size else 0.0
-            factor: int | float = int(max_int / peak) if peak > 0 else 1
-            factor = max(factor, 1)
+            factor: int | float = auto_scale_factor(values, max_int)
             stored = values * factor
             metadata["scale_factor"] = str(factor)
         elif isinstance(scale_factor, tuple):
@@ -115,6 +113,28 @@ def write_image(
             extra = {"compression": "zlib", "compressionargs": {"level": int(compress)}}
         tifffile.imwrite(tmp, data, metadata=metadata, photometric="minisblack", **extra)
     return path
+
+
+def auto_scale_factor(values: np.ndarray, max_int: int = 65535) -> int:
+    """The scale factor :func:`write_image` picks without one: ``int(max_int / peak)``
+    (at least 1), so that the peak value fills the stored integers."""
+    peak = float(values.max()) if values.size else 0.0
+    return max(int(max_int / peak) if peak > 0 else 1, 1)
+
+
+def stored_values(image: np.ndarray) -> np.ndarray:
+    """What :func:`read_image` returns for the file ``write_image(path, image)`` writes
+    (default scale, ``uint16``), computed without writing it: ``trunc(image x k) / k``.
+
+    Returns
+    -------
+    ndarray, float64, the shape of ``image``.
+    """
+    values = np.nan_to_num(np.asarray(image).astype(np.float64), nan=0.0)
+    factor = auto_scale_factor(values)
+    # as _cast stores them (clipped, truncated), without its warning: the write warns
+    stored = np.clip(values * factor, 0, 65535).astype(np.uint16)
+    return stored.astype(np.float64) / factor
 
 
 def _cast(values: np.ndarray, dtype: np.dtype, path: Path) -> np.ndarray:
@@ -210,4 +230,4 @@ def read_tiff_files(input_dir: str | Path) -> tuple[list[np.ndarray], list[str]]
     return [read_image(f) for f in files], files
 
 
-__all__ = ["read_image", "read_tiff_files", "write_image"]
+__all__ = ["auto_scale_factor", "read_image", "read_tiff_files", "stored_values", "write_image"]

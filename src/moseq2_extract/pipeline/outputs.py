@@ -21,7 +21,7 @@ from ..roi.session import SessionRoi
 from .plan import SessionPlan
 from .resume import Candidate, Checkpoints, ResumeFiles, Snapshot
 
-if TYPE_CHECKING:  # imported at run time on the writer thread (see session._preload)
+if TYPE_CHECKING:  # imported at run time, on the writer thread
     from ..output.h5writer import ResultsWriter
     from ..output.movie import PreviewWriter, SegmentLog
 

@@ -11,10 +11,8 @@ heading look-ahead, never by the recording's length.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -129,7 +127,6 @@ def extract_session(
     on the same folder waits.
     """
     t0 = time.perf_counter()
-    preload = _preload_outputs()
     config = config if isinstance(config, Config) else make_config(config or {})
     input_file = Path(input_file)
     out_dir = resolve_output_dir(input_file, config.output_dir if output_dir is None
@@ -156,7 +153,7 @@ def extract_session(
             # an earlier complete result stays what the folder says until this run
             # replaces it: a run that fails (disk full, Ctrl-C) leaves it untouched
             _write_status(plan, complete=False)
-        arena = _extract(plan, flip_model, progress, preload, snapshot, outcome)
+        arena = _extract(plan, flip_model, progress, snapshot, outcome)
         plan.parameters["true_depth"] = float(arena.true_depth)
         _write_status(plan, complete=True)
     outcome.true_depth, outcome.n_frames = arena.true_depth, plan.n_frames
@@ -195,8 +192,7 @@ def _write_status(plan: SessionPlan, *, complete: bool) -> None:
 
 
 def _extract(plan: SessionPlan, flip_model, progress: Progress | None,
-             preload: threading.Thread, snapshot: Snapshot | None,
-             outcome: ExtractionOutcome) -> SessionRoi:
+             snapshot: Snapshot | None, outcome: ExtractionOutcome) -> SessionRoi:
     """Find the arena, then stream every block (from ``snapshot``'s, when given) into the
     output files."""
     config = plan.config
@@ -204,7 +200,8 @@ def _extract(plan: SessionPlan, flip_model, progress: Progress | None,
     with plan.session.open_reader(threads=config.threads) as reader, opencv_threads(1), \
             ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
         arena = find_session_roi(reader, config, plan.paths.output_dir, camera=plan.camera,
-                                 nframes=plan.session.nframes, defer_pictures=True)
+                                 nframes=plan.session.nframes, defer_pictures=True,
+                                 threads=plan.workers)
         extractor = BlockExtractor(reader, bbox=arena.bbox, background=arena.background,
                                    roi=arena.roi, params=ChunkParams.from_config(config),
                                    first=plan.first, last=plan.last)
@@ -216,8 +213,9 @@ def _extract(plan: SessionPlan, flip_model, progress: Progress | None,
             _restart(outcome, files, "the arena found now differs from the saved one")
             snapshot = None
         # worker processes are forked while this process runs no other thread's work (a
-        # copy of a half-done import or of a lock held elsewhere would never finish)
-        preload.join()
+        # copy of a half-done import or of a lock held elsewhere would never finish); the
+        # output files' modules (h5py, PyAV, tifffile: a tenth of a second) are imported
+        # afterwards, on the writer thread, while the workers extract the first blocks
         with open_workers(plan.workers, extractor) as workers:
             # the proc/ pictures and the output files are made on the writer thread while
             # the first blocks are extracted; everything written later queues behind
@@ -284,23 +282,3 @@ def _kept_or_removed_on_error(opening: Future[SessionOutputs]) -> Iterator[None]
             else:
                 outputs.abort()
         raise
-
-
-_PRELOAD = ("numpy.random", "moseq2_extract.output.h5writer", "moseq2_extract.output.movie",
-            "tifffile")
-
-
-def _preload_outputs() -> threading.Thread:
-    """Import what comes later (numpy's random generators for the floor fit; h5py, PyAV
-    and tifffile for the outputs: a fifth of a second) on a thread, while the session is
-    opened and its ROI found: numpy and OpenCV release the GIL for most of that work.  An
-    import that fails here fails again, with its message, where it is used."""
-
-    def run() -> None:
-        for name in _PRELOAD:
-            with contextlib.suppress(Exception):
-                importlib.import_module(name)
-
-    thread = threading.Thread(target=run, name="preload", daemon=True)
-    thread.start()
-    return thread

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputFileError
+from .parallel import bands, map_in_threads
 
 
 def background_sample_indices(
@@ -28,7 +29,7 @@ def background_sample_indices(
 
 
 def median_background(
-    frames: np.ndarray, *, med_scale: int = 5, floor_tolerance: float = 6.0
+    frames: np.ndarray, *, med_scale: int = 5, floor_tolerance: float = 6.0, threads: int = 1
 ) -> np.ndarray:
     """Per-pixel median of the floor samples of ``frames``, ignoring invalid zeros.
 
@@ -47,6 +48,9 @@ def median_background(
         uint16 frames allow 3 or 5).
     floor_tolerance : float
         mm; samples closer to the camera than this below the farthest are ignored.
+    threads : int
+        Threads to share the work (frames blurred apart, pixels' medians in row bands):
+        the same values as with one.
 
     Returns
     -------
@@ -58,10 +62,15 @@ def median_background(
         raise ValueError(f"expected a (k, H, W) stack of frames, got shape {frames.shape}")
     if med_scale and med_scale > 1:
         ksize = med_scale if med_scale in (3, 5) else 5
-        frames = np.stack([cv2.medianBlur(np.ascontiguousarray(f, dtype=np.uint16), ksize)
-                           for f in frames])
+        frames = np.stack(map_in_threads(
+            lambda f: cv2.medianBlur(np.ascontiguousarray(f, dtype=np.uint16), ksize),
+            frames, threads=threads))
     if frames.dtype.kind == "u":
-        return _unsigned_median(frames, floor_tolerance)
+        # each pixel's median is its own: row bands on threads, put back in order
+        parts = map_in_threads(
+            lambda rows: _unsigned_median(frames[:, rows[0]:rows[1]], floor_tolerance),
+            bands(frames.shape[1], threads), threads=threads)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
     valid = frames > 0
     n_valid = valid.sum(axis=0)
     ordered = np.sort(np.where(valid, frames.astype(np.float32), -np.inf), axis=0)
@@ -76,7 +85,7 @@ def _floor_median(ordered: np.ndarray, n_valid: np.ndarray, floor_tolerance: flo
     top_idx = np.where(n_valid >= 3, k - 2, k - 1)
     top = np.take_along_axis(ordered, top_idx[None], axis=0)[0].astype(np.float32)
     # the kept samples are the sorted run [k - n_keep, k): take its median directly
-    n_keep = (ordered >= (top - floor_tolerance)[None]).sum(axis=0)
+    n_keep = _count_along_first(ordered, np.greater_equal, top - floor_tolerance)
     if n_keep_limit is not None:
         n_keep = np.minimum(n_keep, n_keep_limit)
     first = k - n_keep
@@ -96,10 +105,20 @@ def _unsigned_median(frames: np.ndarray, floor_tolerance: float) -> np.ndarray:
     """
     ordered = np.array(frames, copy=True)
     sort_network(ordered)
-    n_valid = np.count_nonzero(ordered, axis=0)
+    n_valid = _count_along_first(ordered, np.greater, 0)
     # (a pixel without any valid sample keeps one, and gets 0 below)
     return _floor_median(ordered, n_valid, floor_tolerance,
                          n_keep_limit=np.maximum(n_valid, 1))
+
+
+def _count_along_first(stack: np.ndarray, compare: np.ufunc, value) -> np.ndarray:
+    """``compare(stack, value).sum(axis=0)`` (int64), one slice at a time: a few
+    elementwise passes instead of a reduction along the slow axis."""
+    count = np.zeros(stack.shape[1:], np.int64)
+    hit = np.empty(stack.shape[1:], bool)
+    for plane in stack:
+        count += compare(plane, value, out=hit)
+    return count
 
 
 def _batcher_pairs(n: int) -> list[tuple[int, int]]:
@@ -147,7 +166,8 @@ def sort_network(stack: np.ndarray) -> None:
 
 
 def compute_background(
-    reader, *, frame_stride: int = 500, med_scale: int = 5, nframes: int | None = None
+    reader, *, frame_stride: int = 500, med_scale: int = 5, nframes: int | None = None,
+    threads: int = 1,
 ) -> np.ndarray:
     """Median background of a recording, reading only the sampled frames.
 
@@ -159,6 +179,8 @@ def compute_background(
         As in the config keys of the same name.
     nframes : int, optional
         Usable frame count (defaults to the reader's).
+    threads : int
+        Threads for the median (:func:`median_background`).
 
     Returns
     -------
@@ -169,7 +191,7 @@ def compute_background(
     if len(idx) == 0:
         raise InputFileError(f"{reader.info.path}: no frames to compute a background from")
     frames = reader.read_frames(idx)
-    return median_background(frames, med_scale=med_scale)
+    return median_background(frames, med_scale=med_scale, threads=threads)
 
 
 def plane_background(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..stats import median
+from .parallel import map_in_threads
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ def fit_plane_ransac(
     mask: np.ndarray | None = None,
     rng: np.random.Generator | int | None = 0,
     max_points: int = 20000,
+    threads: int = 1,
 ) -> PlaneFit:
     """Fit the floor plane to background pixels inside ``depth_range``.
 
@@ -169,6 +171,8 @@ def fit_plane_ransac(
         Randomness (seeded by default, so results are reproducible).
     max_points : int
         Candidates are subsampled to this many points for scoring.
+    threads : int
+        Threads scoring blocks of hypotheses (the same scores, and plane, as with one).
 
     Returns
     -------
@@ -200,9 +204,10 @@ def fit_plane_ransac(
         return PlaneFit(False, nan_plane, inf_dist, 0.0, "all sampled point triples were "
                         "degenerate")
     best_count, best_mean, best = -1, np.inf, None
-    for start in range(0, len(planes), 128):
-        block = planes[start:start + 128]
-        counts, means = score_planes(score_pts, block, noise_tolerance)
+    blocks = [planes[start:start + 128] for start in range(0, len(planes), 128)]
+    scores = map_in_threads(lambda block: score_planes(score_pts, block, noise_tolerance),
+                            blocks, threads=threads)
+    for block, (counts, means) in zip(blocks, scores, strict=True):
         for j in np.argsort(-counts, kind="stable")[:4]:
             if counts[j] > best_count or (counts[j] == best_count and means[j] < best_mean):
                 best_count, best_mean, best = int(counts[j]), float(means[j]), block[j]

@@ -124,6 +124,7 @@ def find_rois(
     iters: int = 1000,
     in_ratio: float = 0.1,
     rng: np.random.Generator | int | None = 0,
+    threads: int = 1,
 ) -> RoiResult:
     """Find the arena floor ROI(s) in a background image.
 
@@ -139,6 +140,8 @@ def find_rois(
         As the config keys ``noise_tolerance``, ``bg_roi_weights``, ``bg_roi_dilate`` /
         ``dilate_iterations``, ``bg_roi_erode`` / ``erode_iterations``,
         ``bg_roi_fill_holes``, ``bg_roi_gradient_*``, ``iters``, ``in_ratio``.
+    threads : int
+        Threads for the plane fit (the same plane with any number).
 
     Raises
     ------
@@ -152,7 +155,8 @@ def find_rois(
         gy = cv2.Sobel(bg.astype(np.float64), cv2.CV_64F, 0, 1, ksize=gradient_kernel)
         grad_mask = (np.abs(gx) < gradient_threshold) & (np.abs(gy) < gradient_threshold)
     fit = fit_plane_ransac(bg, depth_range=depth_range, noise_tolerance=noise_tolerance,
-                           iters=iters, in_ratio=in_ratio, mask=grad_mask, rng=rng)
+                           iters=iters, in_ratio=in_ratio, mask=grad_mask, rng=rng,
+                           threads=threads)
     if not fit.ok:
         raise RoiError(f"no floor plane found: {fit.reason}")
     floor = (fit.distance < noise_tolerance).astype(np.uint8)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..camera import CameraModel
 from ..errors import RoiError
-from ..io.image import read_image, write_image
+from ..io.image import read_image, stored_values, write_image
 from ..paths import atomic_path
 from .background import compute_background, plane_background
 from .plane import auto_depth_range
@@ -47,8 +47,8 @@ class SessionRoi:
     files : list of Path
         The proc/ files written (or, with ``defer_pictures``, to be written).
     write_pictures : callable or None
-        With ``defer_pictures``: writes every file but the background (the caller runs it,
-        e.g. on another thread); None once they are written.
+        With ``defer_pictures``: writes the proc/ files (the caller runs it, e.g. on
+        another thread); None once they are written.
     """
 
     roi: np.ndarray
@@ -64,7 +64,7 @@ class SessionRoi:
 
 def find_session_roi(
     reader, config, output_dir: Path, *, camera: CameraModel, nframes: int | None = None,
-    defer_pictures: bool = False,
+    defer_pictures: bool = False, threads: int = 1,
 ) -> SessionRoi:
     """Compute (or load) the background, find the floor and the ROI, write proc/ images.
 
@@ -80,9 +80,13 @@ def find_session_roi(
     nframes : int, optional
         Usable frame count.
     defer_pictures : bool
-        Leave ``first_frame.tiff``, ``roi_XX.tiff`` and the overview picture to the caller
-        (``SessionRoi.write_pictures``); the background is always written here, as later
-        steps read it back.
+        Leave the proc/ files (``bground.tiff`` when computed here, ``first_frame.tiff``,
+        ``roi_XX.tiff``, the overview picture) to the caller (``SessionRoi.write_pictures``).
+        The returned background already holds the values ``bground.tiff`` stores, so
+        a rerun that reads the file back extracts the same.
+    threads : int
+        Threads for the background's median and the floor plane's fit (the same results
+        with any number; the pipeline gives the session's worker count, idle until then).
 
     Raises
     ------
@@ -93,13 +97,15 @@ def find_session_roi(
     path = reader.info.path
     bg_file = output_dir / "bground.tiff"
     files = []
+    new_background = False
     if bg_file.exists() and not config.recompute_bg:
         background = read_image(bg_file).astype(np.float32)
         logger.info("using the existing background %s", bg_file)
     else:
-        background = _stored(bg_file, compute_background(
+        background = _stored(compute_background(
             reader, frame_stride=config.frame_stride, med_scale=config.med_scale,
-            nframes=nframes))
+            nframes=nframes, threads=threads))
+        new_background = True
     if config.manual_set_depth_range:
         depth_range = config.bg_roi_depth_range
     else:
@@ -120,7 +126,7 @@ def find_session_roi(
             gradient_filter=config.bg_roi_gradient_filter,
             gradient_kernel=config.bg_roi_gradient_kernel,
             gradient_threshold=config.bg_roi_gradient_threshold, n_rois=n_rois,
-            iters=config.iters, in_ratio=config.in_ratio, rng=config.seed)
+            iters=config.iters, in_ratio=config.in_ratio, rng=config.seed, threads=threads)
     except RoiError as err:
         raise RoiError(f"{path}: {err} (try --bg-roi-depth-range with "
                        "--manual-set-depth-range)") from None
@@ -132,7 +138,8 @@ def find_session_roi(
                        "were found")
     roi = rois[index]
     if config.use_plane_bground:
-        background = _stored(bg_file, plane_background(found.plane.plane, background.shape))
+        background = _stored(plane_background(found.plane.plane, background.shape))
+        new_background = True
     files.append(bg_file)
     if config.detected_true_depth == "auto":
         true_depth = true_depth_of(background, roi)
@@ -144,6 +151,8 @@ def find_session_roi(
     png = output_dir / "roi_overview.png"
 
     def write_pictures() -> None:
+        if new_background:
+            write_image(bg_file, background)
         write_image(ff_file, first_frame[None], scale_factor=[int(v) for v in depth_range])
         write_image(roi_file, roi.astype(np.uint8), scale=True, scale_factor=65535)
         write_overview_png(png, background, roi, depth_range=depth_range,
@@ -156,14 +165,14 @@ def find_session_roi(
                       roi_bbox(roi), files, write_pictures if defer_pictures else None)
 
 
-def _stored(path: Path, background: np.ndarray) -> np.ndarray:
-    """Write ``background`` to ``path`` and return the values a later run will read back.
+def _stored(background: np.ndarray) -> np.ndarray:
+    """The values a later run will read back from ``bground.tiff`` once ``background`` is
+    written there (computed, not read back: the file is written with the pictures).
 
     ``bground.tiff`` stores quantised values (spec 5.3); using them from the start makes a
     run that computes the background and a rerun that loads it give identical results.
     """
-    write_image(path, background)
-    return read_image(path).astype(np.float32)
+    return stored_values(background).astype(np.float32)
 
 
 def write_overview_png(

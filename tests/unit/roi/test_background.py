@@ -57,3 +57,32 @@ def test_unsigned_frames_give_the_float_path_bits():
         slow = median_background(frames.astype(np.float32), med_scale=0)
         assert fast.dtype == slow.dtype == np.float32
         assert fast.tobytes() == slow.tobytes(), trial
+
+
+def test_threads_give_the_same_background():
+    """Frames blurred on threads and the medians of row bands put back together: the same
+    bits as one thread, for bands of every size down to one row."""
+    rng = np.random.default_rng(4)
+    frames = (700 + rng.normal(0, 3, (25, 37, 41))).astype(np.uint16)
+    frames[:10, 5:15, 8:20] -= 45
+    frames[rng.random(frames.shape) < 0.05] = 0
+    one = median_background(frames)
+    for threads in (2, 3, 37, 64):
+        many = median_background(frames, threads=threads)
+        assert many.dtype == one.dtype and many.shape == one.shape
+        assert many.tobytes() == one.tobytes(), threads
+
+
+def test_bands_cover_the_range_in_order():
+    from moseq2_extract.roi.parallel import bands, map_in_threads
+
+    for length in (1, 2, 7, 424):
+        for parts in (1, 2, 3, 8, 500):
+            got = bands(length, parts)
+            assert len(got) == min(parts, length)
+            assert got[0][0] == 0 and got[-1][1] == length
+            assert all(a[1] == b[0] for a, b in zip(got, got[1:]))
+            sizes = [b - a for a, b in got]
+            assert max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
+    assert map_in_threads(lambda x: x * x, range(9), threads=4) == [x * x for x in range(9)]
+    assert map_in_threads(lambda x: x, [], threads=4) == []

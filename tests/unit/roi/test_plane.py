@@ -62,3 +62,16 @@ def test_chunked_plane_scores_equal_the_full_distance_matrix(n_points):
     counts, means = score_planes(pts, planes, 15.0)
     np.testing.assert_array_equal(counts, np.count_nonzero(dist < 15.0, axis=0))
     np.testing.assert_array_equal(means, dist.mean(axis=0))
+
+
+def test_ransac_on_threads_picks_the_same_plane():
+    rng = np.random.default_rng(5)
+    bg = tilted_floor() + rng.normal(0, 2.0, (120, 160))
+    bg[30:60, 40:90] -= 35  # a mouse-sized bump: many near-ties between hypotheses
+    one = fit_plane_ransac(bg, depth_range=(600, 720), rng=7, iters=700)
+    for threads in (2, 3, 8):
+        many = fit_plane_ransac(bg, depth_range=(600, 720), rng=7, iters=700,
+                                threads=threads)
+        assert many.plane.tobytes() == one.plane.tobytes()
+        assert many.distance.tobytes() == one.distance.tobytes()
+        assert many.inlier_fraction == one.inlier_fraction

@@ -62,12 +62,14 @@ def test_deferred_pictures_are_written_by_the_caller(session, tmp_path):
         arena = find_session_roi(reader, make_config({}), tmp_path, camera=KINECT,
                                  defer_pictures=True)
         first = reader.read(0, 1)[0]
-    # the background is written at once (later steps read it back), the rest is left
-    assert [p.name for p in tmp_path.iterdir()] == ["bground.tiff"]
+    # nothing is written yet (the background holds the values its file will store)
+    assert list(tmp_path.iterdir()) == []
     assert [p.name for p in arena.files] == ["bground.tiff", "first_frame.tiff",
                                              "roi_00.tiff", "roi_overview.png"]
     arena.write_pictures()
     assert {p.name for p in tmp_path.iterdir()} == {p.name for p in arena.files}
+    np.testing.assert_array_equal(arena.background,
+                                  read_image(tmp_path / "bground.tiff").astype(np.float32))
     np.testing.assert_array_equal(arena.first_frame, first)
     np.testing.assert_array_equal(read_image(tmp_path / "first_frame.tiff"), first[None])
     assert _roi(depth, tmp_path / "now").write_pictures is None
