@@ -56,6 +56,12 @@ HOOKS = [
 ]
 
 
+# What batch-extract has imported when it forks a session process (batch/runners.py:
+# _warm_imports; a Dask worker of older trees has them after its first session).
+BATCH_IMPORTS = ("moseq2_extract.pipeline.session", "moseq2_extract.output.h5writer",
+                 "moseq2_extract.output.movie", "tifffile", "numpy.random")
+
+
 # ------------------------------------------------------------------------------------------
 # child: run the CLI with timestamps
 # ------------------------------------------------------------------------------------------
@@ -63,9 +69,17 @@ def child(argv: list[str]) -> None:
     marks: list[tuple[str, float, float, float]] = []
     t_start, c_start = time.time(), time.process_time()
     marks.append(("interpreter start (to this script)", 0.0, t_start, c_start))
+    as_batch = "--as-batch-session" in argv
+    argv = [a for a in argv if a != "--as-batch-session"]
     import moseq2_extract.cli.main as climain
 
     marks.append(("import the CLI", t_start, time.time(), time.thread_time() - c_start))
+    if as_batch:  # what batch-extract imports before it forks its session processes
+        t0, c0 = time.time(), time.thread_time()
+        for name in BATCH_IMPORTS:
+            __import__(name)
+        marks.append(("batch imports (paid once per batch)", t0, time.time(),
+                      time.thread_time() - c0))
     import contextlib
     import functools
     import importlib
@@ -230,8 +244,12 @@ def print_timeline(runs: list[tuple[float, list[tuple[str, float, float, float]]
           f"{_median([w for w, _ in runs]):7.3f}")
     started = [next(b for n, _, b, _ in m if n.startswith("start ") and "worker" in n)
                for _, m in runs]
+    opened = [next(a for n, a, _, _ in m if n.startswith("open session")) for _, m in runs]
     print(f"\nfixed cost before the blocks (launch to workers started): "
           f"{_median(started):.3f} s (median of {len(started)})")
+    print(f"of which the session's own (opening it to workers started; all a session of "
+          f"a batch pays with --as-batch-session): "
+          f"{_median([b - a for a, b in zip(opened, started, strict=True)]):.3f} s")
 
 
 def set_bytecode(env: dict[str, str], mode: str) -> None:
@@ -268,6 +286,9 @@ def main() -> None:
     ap.add_argument("--importtime", action="store_true", help="also profile the imports")
     ap.add_argument("--top", type=int, default=15, help="packages listed by --importtime")
     ap.add_argument("--no-report", action="store_true", help="pass --no-report")
+    ap.add_argument("--as-batch-session", action="store_true",
+                    help="import first what batch-extract imports before forking its session "
+                         "processes: the phases after it are what each session of a batch pays")
     args = ap.parse_args()
 
     sys.path.insert(0, str(HERE))
@@ -283,7 +304,8 @@ def main() -> None:
     work = args.work.resolve()
     depth = make_session(work / f"session_{args.fmt}_{args.frames}", args.frames, args.fmt)
     warm_cache(depth)
-    extra = ["--no-report"] if args.no_report else []
+    extra = (["--no-report"] if args.no_report else []) + \
+        (["--as-batch-session"] if args.as_batch_session else [])
     runs: dict[str, list] = {name: [] for name in trees}
     for rep in range(args.repeats):
         order = list(trees) if rep % 2 == 0 else list(reversed(trees))

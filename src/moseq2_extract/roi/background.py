@@ -62,9 +62,14 @@ def median_background(
         raise ValueError(f"expected a (k, H, W) stack of frames, got shape {frames.shape}")
     if med_scale and med_scale > 1:
         ksize = med_scale if med_scale in (3, 5) else 5
-        frames = np.stack(map_in_threads(
-            lambda f: cv2.medianBlur(np.ascontiguousarray(f, dtype=np.uint16), ksize),
-            frames, threads=threads))
+        blurred = np.empty(frames.shape, np.uint16)
+
+        def blur(i: int) -> None:  # into its place in the stack (no copy, no new pages)
+            cv2.medianBlur(np.ascontiguousarray(frames[i], dtype=np.uint16), ksize,
+                           dst=blurred[i])
+
+        map_in_threads(blur, range(len(frames)), threads=threads)
+        frames = blurred
     if frames.dtype.kind == "u":
         # each pixel's median is its own: row bands on threads, put back in order
         parts = map_in_threads(
@@ -82,10 +87,15 @@ def _floor_median(ordered: np.ndarray, n_valid: np.ndarray, floor_tolerance: flo
     """The median of the samples near each pixel's farthest one, from the samples sorted
     along axis 0 (``n_keep_limit``: at most this many samples, the valid ones, are kept)."""
     k = len(ordered)
-    top_idx = np.where(n_valid >= 3, k - 2, k - 1)
-    top = np.take_along_axis(ordered, top_idx[None], axis=0)[0].astype(np.float32)
+    top = (np.where(n_valid >= 3, ordered[k - 2], ordered[k - 1]) if k >= 2
+           else ordered[k - 1]).astype(np.float32)
     # the kept samples are the sorted run [k - n_keep, k): take its median directly
-    n_keep = _count_along_first(ordered, np.greater_equal, top - floor_tolerance)
+    low = top - floor_tolerance
+    if ordered.dtype.kind == "u":
+        # an integer is >= low exactly when it is >= ceil(low): compare integers
+        limit = np.iinfo(ordered.dtype).max
+        low = np.clip(np.ceil(low), 0, limit).astype(ordered.dtype)
+    n_keep = _count_along_first(ordered, np.greater_equal, low)
     if n_keep_limit is not None:
         n_keep = np.minimum(n_keep, n_keep_limit)
     first = k - n_keep
@@ -114,11 +124,13 @@ def _unsigned_median(frames: np.ndarray, floor_tolerance: float) -> np.ndarray:
 def _count_along_first(stack: np.ndarray, compare: np.ufunc, value) -> np.ndarray:
     """``compare(stack, value).sum(axis=0)`` (int64), one slice at a time: a few
     elementwise passes instead of a reduction along the slow axis."""
-    count = np.zeros(stack.shape[1:], np.int64)
+    # counted in the narrowest integers that hold len(stack) (bytes: a fraction of the
+    # memory traffic of int64)
+    count = np.zeros(stack.shape[1:], np.uint8 if len(stack) < 256 else np.int64)
     hit = np.empty(stack.shape[1:], bool)
     for plane in stack:
-        count += compare(plane, value, out=hit)
-    return count
+        np.add(count, compare(plane, value, out=hit), out=count, casting="unsafe")
+    return count.astype(np.int64)
 
 
 def _batcher_pairs(n: int) -> list[tuple[int, int]]:
