@@ -286,6 +286,8 @@ def main() -> None:
     ap.add_argument("--importtime", action="store_true", help="also profile the imports")
     ap.add_argument("--top", type=int, default=15, help="packages listed by --importtime")
     ap.add_argument("--no-report", action="store_true", help="pass --no-report")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="pass --workers N (a batch session on a small machine has 1)")
     ap.add_argument("--as-batch-session", action="store_true",
                     help="import first what batch-extract imports before forking its session "
                          "processes: the phases after it are what each session of a batch pays")
@@ -305,7 +307,8 @@ def main() -> None:
     depth = make_session(work / f"session_{args.fmt}_{args.frames}", args.frames, args.fmt)
     warm_cache(depth)
     extra = (["--no-report"] if args.no_report else []) + \
-        (["--as-batch-session"] if args.as_batch_session else [])
+        (["--as-batch-session"] if args.as_batch_session else []) + \
+        (["--workers", str(args.workers)] if args.workers else [])
     runs: dict[str, list] = {name: [] for name in trees}
     for rep in range(args.repeats):
         order = list(trees) if rep % 2 == 0 else list(reversed(trees))
