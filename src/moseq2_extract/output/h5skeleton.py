@@ -66,8 +66,8 @@ def _plain_gzip_rows(dset: h5py.Dataset) -> bool:
 
 def read_rows(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
     """Rows ``rows`` (sorted, unique) of a dataset chunked along its first axis, each chunk
-    read and inflated once (:func:`write_rows`' chunks raw, by zlib-ng where installed;
-    any other dataset through h5py)."""
+    read and inflated once, up to its last row wanted (:func:`write_rows`' chunks raw, by
+    zlib-ng where installed; any other dataset through h5py)."""
     rows = np.asarray(rows, np.int64)
     out = np.empty((rows.size, *dset.shape[1:]), dset.dtype)
     if rows.size == 0:
@@ -76,6 +76,7 @@ def read_rows(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
     raw = _plain_gzip_rows(dset)
     chunk_rows = rows // per
     tail = (0,) * (dset.ndim - 1)
+    row_bytes = dset.dtype.itemsize * int(np.prod(dset.shape[1:], dtype=np.int64))
     for c in sorted(set(chunk_rows.tolist())):  # not np.unique: it imports numpy.ma
         a = c * per
         b = min(dset.shape[0], a + per)
@@ -83,8 +84,13 @@ def read_rows(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
         if raw:
             mask, data = dset.id.read_direct_chunk((a, *tail))
             if mask == 0:  # the deflate filter was applied
-                flat = np.frombuffer(_deflate.decompress(data), dset.dtype)
-                block = flat.reshape(per, *dset.shape[1:])[:b - a]
+                wanted = int(rows[chunk_rows == c].max()) - a + 1
+                # the stream is inflated only as far as the last row wanted
+                flat = np.frombuffer(_deflate.decompressobj().decompress(
+                    data, wanted * row_bytes), dset.dtype)
+                block = flat.reshape(-1, *dset.shape[1:])
+                if len(block) < wanted:  # pragma: no cover - a chunk shorter than stored
+                    block = None
         if block is None:
             block = dset[a:b]
         sel = chunk_rows == c

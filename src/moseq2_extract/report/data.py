@@ -57,7 +57,6 @@ class SessionData:
         when the file does not have the dataset.
     roi : ndarray, (H, W) bool
     background : ndarray, (H, W) float64, mm
-    first_frame : ndarray, (H, W) uint16, mm
     box : (int, int)
         (x0, y0): full-frame position of the ROI's bounding box, the origin of the
         ``*_px`` centroids.
@@ -87,7 +86,6 @@ class SessionData:
     flips: np.ndarray | None
     roi: np.ndarray
     background: np.ndarray
-    first_frame: np.ndarray
     box: tuple[int, int]
     true_depth: float
     first_frame_idx: int
@@ -191,7 +189,6 @@ def load_session_data(h5_path: str | os.PathLike) -> SessionData:
                 raise KeyError("scalars/centroid_x_mm")
             roi = read_array(ext["roi"]) > 0
             background = read_array(ext["background"]).astype(np.float64)
-            first_frame = read_array(ext["first_frame"])
             true_depth = float(read_array(ext["true_depth"]))
             first_idx = int(read_array(ext["first_frame_idx"]).ravel()[0])
             version = _str(ext["extract_version"][()]) if "extract_version" in ext else ""
@@ -228,7 +225,7 @@ def load_session_data(h5_path: str | os.PathLike) -> SessionData:
         heading_confidence=heading,
         quality=None if quality is None else quality.astype(np.uint8),
         flips=None if flips is None else flips.astype(bool),
-        roi=roi, background=background, first_frame=first_frame, box=box,
+        roi=roi, background=background, box=box,
         true_depth=true_depth, first_frame_idx=first_idx, uuid=uuid, version=version,
         metadata=metadata, parameters=parameters, status=status,
         input_file=find_input_file(path.parent, status),
