@@ -67,7 +67,7 @@ def after_extraction(h5_paths: Sequence[Path], *, seconds: dict[str, float],
         click.echo(f"Warning: the QC report was not written: {err}", err=True)
         return
     if h5_paths or index_folder is not None:
-        click.echo(f"Report: {page} ({time.perf_counter() - t0:.1f} s)")
+        click.echo(f"Report: {page} ({time.perf_counter() - t0:.2f} s)")
 
 
 @click.command("report", help="Write the QC report (report.html) of one extraction (its "

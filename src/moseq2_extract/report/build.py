@@ -13,6 +13,7 @@ import os
 import platform
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,46 +160,54 @@ def _dropped_section(data: SessionData) -> str:
                                   table_id="dropped") + more
 
 
+def _frames_picture(data: SessionData, sample: pictures.CropSample) -> html.Picture:
+    """The sampled frames with the mouse's outline and heading, side by side."""
+    raw = pictures.read_raw_frames(data, sample.frame_idx)
+    return _picture(pictures.hstack(pictures.frame_pictures(data, sample, raw)),
+                    ("Frames of the recording" if raw is not None else
+                     "Frames rebuilt from the crops on the background (the recording was "
+                     "not found or cannot be read at random)")
+                    + ": the extracted outline (white) and heading (amber arrow).",
+                    "frames")
+
+
 def render_session(data: SessionData, *, seconds: float | None = None,
                    index_href: str | None = None) -> tuple[list[bytes], SessionSummary]:
     """The session page's HTML (UTF-8 chunks, :func:`.html.page_chunks`) and its index
     row."""
     t0 = time.perf_counter()
-    sample = pictures.read_crops(data)
-    raw = pictures.read_raw_frames(data, sample.frame_idx)
-    speed = speed_mm_s(data)
-    gaps = dropped_frames(data.time_s, data.fps)
-    t1 = time.perf_counter()
-    arena = _picture(pictures.arena_picture(data),
-                     "Background (near = bright) with the ROI outlined in red.", "arena")
-    path = _picture(pictures.path_picture(data),
-                    "The centroid's path over the ROI, coloured by time "
-                    "(dark blue = start, yellow = end).", "centroid path")
-    shots = pictures.frame_pictures(data, sample, raw)
-    frames = _picture(pictures.hstack(shots),
-                      ("Frames of the recording" if raw is not None else
-                       "Frames rebuilt from the crops on the background (the recording was "
-                       "not found or cannot be read at random)")
-                      + ": the extracted outline (white) and heading (amber arrow).",
-                      "frames")
-    montage = _picture(pictures.montage_picture(data, sample),
-                       "Crops sampled evenly through the session (colour = height); "
-                       "with the heading right, every head points east (right).", "montage")
-    t2 = time.perf_counter()
-    over_time = figures.timeline_html(
-        data, sample.spine, speed, gaps,
-        caption="Top: depth raster of the crops over time (the height along the spine, "
-                "tail at the bottom, head at the top). Then the quality flags and dropped "
-                "frames, and the traces (line = mean per time bin, band = its range; red "
-                "shading = flagged frames). Drag to zoom into a stretch, double-click to "
-                "zoom out.")
+    # the pictures are drawn on a helper thread while this one reads the crops and builds
+    # the timeline (OpenCV and numpy release the GIL for most of either)
+    with ThreadPoolExecutor(1, thread_name_prefix="report") as helper:
+        arena = helper.submit(lambda: _picture(
+            pictures.arena_picture(data),
+            "Background (near = bright) with the ROI outlined in red.", "arena"))
+        path = helper.submit(lambda: _picture(
+            pictures.path_picture(data),
+            "The centroid's path over the ROI, coloured by time (dark blue = start, "
+            "yellow = end).", "centroid path"))
+        sample = pictures.read_crops(data)
+        frames = helper.submit(_frames_picture, data, sample)
+        montage = helper.submit(lambda: _picture(
+            pictures.montage_picture(data, sample),
+            "Crops sampled evenly through the session (colour = height); with the heading "
+            "right, every head points east (right).", "montage"))
+        t1 = time.perf_counter()
+        over_time = figures.timeline_html(
+            data, sample.spine, speed_mm_s(data), dropped_frames(data.time_s, data.fps),
+            caption="Top: depth raster of the crops over time (the height along the spine, "
+                    "tail at the bottom, head at the top). Then the quality flags and "
+                    "dropped frames, and the traces (line = mean per time bin, band = its "
+                    "range; red shading = flagged frames). Drag to zoom into a stretch, "
+                    "double-click to zoom out.")
+        t2 = time.perf_counter()
+        drawn = [arena.result(), path.result()], frames.result(), montage.result()
     t3 = time.perf_counter()
     row = summarize(data, report=session_report_path(data.h5_path), seconds=seconds)
     mark_outliers([row])
-    body = _session_body(data, row, seconds, index_href, [arena, path], frames, montage,
-                         over_time)
-    log.debug("report %s: read %.2f s, pictures %.2f s, plots %.2f s", data.h5_path,
-              t1 - t0, t2 - t1, t3 - t2)
+    body = _session_body(data, row, seconds, index_href, *drawn, over_time)
+    log.debug("report %s: crops %.2f s, timeline %.2f s, then pictures %.2f s",
+              data.h5_path, t1 - t0, t2 - t1, t3 - t2)
     return (html.page_chunks(f"{data.name} — extraction report", body,
                              head_scripts=[figures.plotly_bundle()]), row)
 
