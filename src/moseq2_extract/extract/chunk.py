@@ -19,6 +19,7 @@ in time lives in :mod:`moseq2_extract.pipeline.sequence`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 import cv2
@@ -371,8 +372,8 @@ class BlockKernel:
         self._margin = 0 if self.fill is None else max(self.fill.shape) // 2
         self._local = threading.local()
 
-    def extract(self, raw: np.ndarray, *, lead: int = 0, count: int | None = None
-                ) -> FrameBlock:
+    def extract(self, raw: np.ndarray, *, lead: int = 0, count: int | None = None,
+                frame_done: Callable[[int], None] | None = None) -> FrameBlock:
         """Extract frames ``lead .. lead + count - 1`` of ``raw``.
 
         Parameters
@@ -387,6 +388,10 @@ class BlockKernel:
             Rows of ``raw`` before the first frame to extract.
         count : int, optional
             Frames to extract (default: all rows after ``lead``).
+        frame_done : callable(row), optional
+            Called with each row of ``raw`` once nothing reads it any more, in order,
+            where the frames are extracted one by one (without a temporal filter or the
+            EM tracker), so that the caller can let go of it (a mapped file's pages).
 
         Returns
         -------
@@ -410,7 +415,8 @@ class BlockKernel:
                                       missing=missing_pixels(mine, self.roi), zones=zones)
             return FrameBlock(measures, BoxWindows.from_dense(heights))
         block = self._new_block(n)
-        self._run(raw[lead:lead + n], block, around[lead:lead + n])
+        self._run(raw[lead:lead + n], block, around[lead:lead + n],
+                  frame_done=None if frame_done is None else lambda i: frame_done(lead + i))
         return block
 
     def _new_block(self, n: int) -> FrameBlock:
@@ -428,15 +434,18 @@ class BlockKernel:
                                           self.subtract.new_scratch())
         return bufs
 
-    def _run(self, raw: np.ndarray, block: FrameBlock, around: np.ndarray) -> None:
+    def _run(self, raw: np.ndarray, block: FrameBlock, around: np.ndarray, *,
+             frame_done: Callable[[int], None] | None = None) -> None:
         """Every step of each frame back to back (no temporal filter); ``around`` holds
-        the same frames for the intrusion test."""
+        the same frames for the intrusion test; ``frame_done(i)`` follows frame ``i``."""
         heights, full, scratch = self._buffers()
         out = block.measures
         for i in range(len(raw)):
             self.subtract(raw[i], heights, scratch)
             rect = nonzero_rect(heights)
             if rect[2] == 0:
+                if frame_done is not None:
+                    frame_done(i)
                 continue
             y0, y1, x0, x1 = win = self.filter.window(rect, self.shape, margin=self._margin)
             missing = zone = None
@@ -454,3 +463,5 @@ class BlockKernel:
             _measure_into(out, i, heights, window, (x0, y0), full, self.params,
                           missing=missing, zone=zone)
             full[y0:y1, x0:x1] = 0
+            if frame_done is not None:
+                frame_done(i)

@@ -23,6 +23,8 @@ from ..extract.intrusion import Surround
 from ..io.reader_base import DepthReader
 
 _BUFFERS = threading.local()  # per thread: the read buffer, reused by every extractor
+#: Frames let go of together while a block is extracted (see BlockExtractor.extract_read).
+RELEASE_EVERY = 32
 
 
 class BlockExtractor:
@@ -118,10 +120,23 @@ class BlockExtractor:
         return self.extract_read(self.read(lo, hi), a, b)
 
     def extract_read(self, raw: np.ndarray, a: int, b: int) -> FrameBlock:
-        """Extract frames ``a .. b - 1`` from ``raw``, the frames :meth:`span` names."""
+        """Extract frames ``a .. b - 1`` from ``raw``, the frames :meth:`span` names.
+
+        The frames are let go of (:meth:`DepthReader.release`) :data:`RELEASE_EVERY` at a
+        time as the kernel finishes them, not all at the block's end: a ``.dat`` block's
+        mapped pages (about 50 MB of a 128-frame block) then never stay mapped at once.
+        """
         lo, hi = self.span(a, b)
+        kept = [lo]  # frames from kept[0] on are still mapped
+
+        def done(row: int) -> None:
+            frame = lo + row + 1
+            if frame - kept[0] >= RELEASE_EVERY:
+                self.reader.release(kept[0], frame)
+                kept[0] = frame
+
         try:
-            return self.kernel.extract(raw, lead=a - lo, count=b - a)
+            return self.kernel.extract(raw, lead=a - lo, count=b - a, frame_done=done)
         finally:
             del raw
-            self.reader.release(lo, hi)
+            self.reader.release(kept[0], hi)

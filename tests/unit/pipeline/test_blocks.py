@@ -133,3 +133,33 @@ def test_a_pickled_copy_drops_the_kernel_and_decodes_on_one_thread(session_facto
         copy.reader.close()
     np.testing.assert_array_equal(again.measures.x, first.measures.x)
     np.testing.assert_array_equal(again.box.dense(), first.box.dense())
+
+
+@pytest.mark.parametrize("options", [{}, {"spatial_filter_size": [5], "fill_dropouts": True}])
+def test_frames_are_let_go_of_as_the_block_goes(session_factory, monkeypatch, options):
+    """A .dat block's mapped frames are released RELEASE_EVERY at a time, in order and
+    each once, as the kernel finishes them; the results are those of a block released
+    at its end."""
+    import moseq2_extract.pipeline.blocks as blocks
+
+    depth = session_factory("dat", n_frames=90, seed=6)
+    truth = GroundTruth.load(depth.parent / "ground_truth.npz")
+    params = ChunkParams.from_config(make_config(options))
+    with load_session(depth).open_reader() as reader:
+        calls: list[tuple[int, int]] = []
+        release = reader.release
+        monkeypatch.setattr(reader, "release",
+                            lambda a, b: (calls.append((a, b)), release(a, b))[1])
+        monkeypatch.setattr(blocks, "RELEASE_EVERY", 8)
+        stepwise = _extractor(reader, truth, params).extract(5, 75)
+        assert calls[0][0] == 5 and calls[-1][1] == 75
+        assert all(a[1] == b[0] for a, b in zip(calls, calls[1:]))  # contiguous, once
+        assert [b - a for a, b in calls[:-1]] == [8] * (len(calls) - 1)
+        calls.clear()
+        monkeypatch.setattr(blocks, "RELEASE_EVERY", 10**9)
+        at_end = _extractor(reader, truth, params).extract(5, 75)
+        assert calls == [(5, 75)]
+    for name in ("x", "y", "orientation", "area", "height", "crops", "masks", "quality"):
+        np.testing.assert_array_equal(getattr(stepwise.measures, name),
+                                      getattr(at_end.measures, name))
+    assert np.isfinite(stepwise.measures.x).all()
