@@ -106,13 +106,11 @@ def read_crops(data: SessionData, *, n_montage: int = 48, n_frames: int = 4) -> 
                 montage[sel] = block[montage_idx[sel] - a]
                 sel = (frame_idx >= a) & (frame_idx < b)
                 picked[sel] = block[frame_idx[sel] - a]
-        masks = np.zeros((frame_idx.size, c0, c1), bool)
         mask_ds = f.get("frames_mask", None)
-        for j, i in enumerate(frame_idx):
-            if mask_ds is not None and mask_ds.dtype == bool:
-                masks[j] = mask_ds[int(i)]
-            else:
-                masks[j] = picked[j] > 0
+        if mask_ds is not None and mask_ds.dtype == bool and mask_ds.shape[1:] == (c0, c1):
+            masks = read_rows(mask_ds, frame_idx)
+        else:
+            masks = picked > 0
     return CropSample(spine, montage_idx, montage, frame_idx, picked, masks)
 
 
