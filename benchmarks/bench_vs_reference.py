@@ -166,13 +166,16 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[RunResult] = []
     for fmt, depth in sessions.items():
-        warm_cache(depth)
         for rep in range(args.repeats):
             order = tools if rep % 2 == 0 else tools[::-1]
             for name, cmd, env in order:
                 run_dir = out / "runs" / f"{name}_{fmt}_{rep}"
                 print(f"run {rep + 1}/{args.repeats}: {name} on {depth.name} ...",
                       file=sys.stderr)
+                # before every run: the reference's 9 GB of memory pushes the session's
+                # pages out of the page cache, and the run after it would read them from
+                # the disk (a quarter of our 10-minute time); each tool starts warm
+                warm_cache(depth)
                 time.sleep(args.pause)
                 res = run_tool(name, cmd, depth, run_dir, fmt, env=env)
                 if not res.ok:
