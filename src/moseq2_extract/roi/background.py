@@ -71,9 +71,11 @@ def median_background(
         map_in_threads(blur, range(len(frames)), threads=threads)
         frames = blurred
     if frames.dtype.kind == "u":
+        own = med_scale and med_scale > 1  # the blurred stack is ours to sort in place
         # each pixel's median is its own: row bands on threads, put back in order
         parts = map_in_threads(
-            lambda rows: _unsigned_median(frames[:, rows[0]:rows[1]], floor_tolerance),
+            lambda rows: _unsigned_median(frames[:, rows[0]:rows[1]], floor_tolerance,
+                                          in_place=bool(own)),
             bands(frames.shape[1], threads), threads=threads)
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
     valid = frames > 0
@@ -105,15 +107,17 @@ def _floor_median(ordered: np.ndarray, n_valid: np.ndarray, floor_tolerance: flo
     return np.where(n_valid > 0, 0.5 * (lower + upper), 0).astype(np.float32)
 
 
-def _unsigned_median(frames: np.ndarray, floor_tolerance: float) -> np.ndarray:
+def _unsigned_median(frames: np.ndarray, floor_tolerance: float, *,
+                     in_place: bool = False) -> np.ndarray:
     """:func:`median_background` of unsigned integer frames, the same values faster.
 
     Invalid zeros already sort below every valid depth, so the frames are sorted as they
     are (by a sorting network of elementwise minima and maxima over whole frames: a few
     milliseconds, against a tenth of a second for ``np.sort`` along the first axis), and
-    a zero is never kept (the kept run is limited to the valid samples).
+    a zero is never kept (the kept run is limited to the valid samples).  ``in_place``
+    sorts ``frames`` itself (a stack the caller made for this) instead of a copy.
     """
-    ordered = np.array(frames, copy=True)
+    ordered = frames if in_place else np.array(frames, copy=True)
     sort_network(ordered)
     n_valid = _count_along_first(ordered, np.greater, 0)
     # (a pixel without any valid sample keeps one, and gets 0 below)
