@@ -126,7 +126,10 @@ def child(argv: list[str]) -> None:
         marks.append(("stop workers", t0, time.time(), NAN))
 
     session_mod.open_workers = open_workers
-    raw_preload = getattr(session_mod, "_preload_outputs", None)  # trees before 2026-12-06
+    # the import thread: _preload_for_workers, or _preload_outputs in trees before 2026-12-06
+    preload_name = next((n for n in ("_preload_for_workers", "_preload_outputs")
+                         if hasattr(session_mod, n)), None)
+    raw_preload = getattr(session_mod, preload_name) if preload_name else None
 
     def preload():
         assert raw_preload is not None
@@ -141,8 +144,8 @@ def child(argv: list[str]) -> None:
         thread.join = timed_join
         return thread
 
-    if raw_preload is not None:
-        session_mod._preload_outputs = preload
+    if preload_name is not None:
+        setattr(session_mod, preload_name, preload)
     raw_extract = session_mod.extract_session
 
     def extract_session(*args, progress=None, **kwargs):

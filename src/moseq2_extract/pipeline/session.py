@@ -11,8 +11,10 @@ heading look-ahead, never by the recording's length.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -127,6 +129,7 @@ def extract_session(
     on the same folder waits.
     """
     t0 = time.perf_counter()
+    preload = _preload_for_workers()
     config = config if isinstance(config, Config) else make_config(config or {})
     input_file = Path(input_file)
     out_dir = resolve_output_dir(input_file, config.output_dir if output_dir is None
@@ -153,7 +156,7 @@ def extract_session(
             # an earlier complete result stays what the folder says until this run
             # replaces it: a run that fails (disk full, Ctrl-C) leaves it untouched
             _write_status(plan, complete=False)
-        arena = _extract(plan, flip_model, progress, snapshot, outcome)
+        arena = _extract(plan, flip_model, progress, preload, snapshot, outcome)
         plan.parameters["true_depth"] = float(arena.true_depth)
         _write_status(plan, complete=True)
     outcome.true_depth, outcome.n_frames = arena.true_depth, plan.n_frames
@@ -192,7 +195,8 @@ def _write_status(plan: SessionPlan, *, complete: bool) -> None:
 
 
 def _extract(plan: SessionPlan, flip_model, progress: Progress | None,
-             snapshot: Snapshot | None, outcome: ExtractionOutcome) -> SessionRoi:
+             preload: threading.Thread, snapshot: Snapshot | None,
+             outcome: ExtractionOutcome) -> SessionRoi:
     """Find the arena, then stream every block (from ``snapshot``'s, when given) into the
     output files."""
     config = plan.config
@@ -213,9 +217,10 @@ def _extract(plan: SessionPlan, flip_model, progress: Progress | None,
             _restart(outcome, files, "the arena found now differs from the saved one")
             snapshot = None
         # worker processes are forked while this process runs no other thread's work (a
-        # copy of a half-done import or of a lock held elsewhere would never finish); the
-        # output files' modules (h5py, PyAV, tifffile: a tenth of a second) are imported
-        # afterwards, on the writer thread, while the workers extract the first blocks
+        # copy of a half-done import or of a lock held elsewhere would never finish): the
+        # workers inherit PyAV, imported meanwhile; h5py and tifffile, which only this
+        # process uses, are imported afterwards on the writer thread
+        preload.join()
         with open_workers(plan.workers, extractor) as workers:
             # the proc/ pictures and the output files are made on the writer thread while
             # the first blocks are extracted; everything written later queues behind
@@ -282,3 +287,24 @@ def _kept_or_removed_on_error(opening: Future[SessionOutputs]) -> Iterator[None]
             else:
                 outputs.abort()
         raise
+
+
+#: What the block workers use besides the extraction: the preview's encoder (PyAV).
+_WORKER_MODULES = ("moseq2_extract.output.movie",)
+
+
+def _preload_for_workers() -> threading.Thread:
+    """Import :data:`_WORKER_MODULES` on a thread while the session is opened and its ROI
+    found, so that the workers forked afterwards inherit them: imported once, not once
+    per worker (PyAV is a twentieth of a second and some 20 MB of each process's own
+    memory).  An import that fails here fails again, with its message, where it is
+    used."""
+
+    def run() -> None:
+        for name in _WORKER_MODULES:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    thread = threading.Thread(target=run, name="preload", daemon=True)
+    thread.start()
+    return thread
