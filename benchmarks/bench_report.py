@@ -4,8 +4,8 @@ For each session length (default 1 and 10 minutes at 30 fps) a synthetic session
 written, then ``moseq2-extract extract`` runs on it in a fresh folder, alternately with
 the report (the default) and with ``--no-report``, ``--repeat`` times each.  The headline
 figure is the difference of the two commands' median wall times (process start to exit):
-what the report costs a user (its imports, reading the results, drawing the page while
-the movie's last segments are encoded, writing it), as a share of the ``--no-report``
+what the report costs a user (its imports, reading the results, drawing and writing the
+page), as a share of the ``--no-report``
 command's median wall time.  The extraction's own time (the ``Extracted ... in X s`` line)
 is printed for both; "paired" is the median of the differences of runs done one after the
 other.  The package is byte-compiled first, as an installed one is.
