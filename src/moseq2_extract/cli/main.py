@@ -68,7 +68,7 @@ def find_roi(ctx: click.Context, input_file: str, **values) -> None:
     from ..camera import detect_camera
     from ..io.session import load_session
     from ..paths import resolve_output_dir
-    from ..pipeline.plan import available_cores
+    from ..pipeline.plan import session_workers
     from ..roi.session import find_session_roi
 
     config = merged_config(ctx, values)
@@ -81,7 +81,8 @@ def find_roi(ctx: click.Context, input_file: str, **values) -> None:
         out_dir = resolve_output_dir(input_file, values["output_dir"])
         with session.open_reader() as reader:
             arena = find_session_roi(reader, config, out_dir, camera=camera,
-                                     nframes=session.nframes, threads=available_cores())
+                                     nframes=session.nframes,
+                                     threads=session_workers(config))
     except ExtractionError as err:
         fail(err)
     click.echo(f"Floor at {arena.true_depth:.1f} mm, ROI of {int(arena.roi.sum())} px "

@@ -415,8 +415,8 @@ class BlockKernel:
                                       missing=missing_pixels(mine, self.roi), zones=zones)
             return FrameBlock(measures, BoxWindows.from_dense(heights))
         block = self._new_block(n)
-        self._run(raw[lead:lead + n], block, around[lead:lead + n],
-                  frame_done=None if frame_done is None else lambda i: frame_done(lead + i))
+        self._run(raw[lead:lead + n], block, around[lead:lead + n], frame_done=frame_done,
+                  first_row=lead)
         return block
 
     def _new_block(self, n: int) -> FrameBlock:
@@ -435,9 +435,10 @@ class BlockKernel:
         return bufs
 
     def _run(self, raw: np.ndarray, block: FrameBlock, around: np.ndarray, *,
-             frame_done: Callable[[int], None] | None = None) -> None:
+             frame_done: Callable[[int], None] | None = None, first_row: int = 0) -> None:
         """Every step of each frame back to back (no temporal filter); ``around`` holds
-        the same frames for the intrusion test; ``frame_done(i)`` follows frame ``i``."""
+        the same frames for the intrusion test; ``frame_done(first_row + i)`` follows
+        frame ``i`` (its row in the caller's array)."""
         heights, full, scratch = self._buffers()
         out = block.measures
         for i in range(len(raw)):
@@ -445,7 +446,7 @@ class BlockKernel:
             rect = nonzero_rect(heights)
             if rect[2] == 0:
                 if frame_done is not None:
-                    frame_done(i)
+                    frame_done(first_row + i)
                 continue
             y0, y1, x0, x1 = win = self.filter.window(rect, self.shape, margin=self._margin)
             missing = zone = None
@@ -464,4 +465,4 @@ class BlockKernel:
                           missing=missing, zone=zone)
             full[y0:y1, x0:x1] = 0
             if frame_done is not None:
-                frame_done(i)
+                frame_done(first_row + i)

@@ -85,7 +85,7 @@ def get_roi_wrapper(input_file: str | os.PathLike, config_data: MutableMapping[s
     from ..camera import detect_camera
     from ..io.session import load_session
     from ..paths import resolve_output_dir
-    from ..pipeline.plan import available_cores
+    from ..pipeline.plan import session_workers
     from ..roi.session import find_session_roi
 
     config = config_from_dict(config_data)
@@ -96,7 +96,7 @@ def get_roi_wrapper(input_file: str | os.PathLike, config_data: MutableMapping[s
                              else config_data.get("output_dir"))
     with session.open_reader(threads=config.threads) as reader:
         arena = find_session_roi(reader, config, out, camera=camera, nframes=session.nframes,
-                                 threads=config.workers or available_cores())
+                                 threads=session_workers(config))
     info = session.info
     config_data.update({
         "output_dir": str(out),

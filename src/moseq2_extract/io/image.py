@@ -132,16 +132,17 @@ def stored_values(image: np.ndarray) -> np.ndarray:
     """
     values = np.nan_to_num(np.asarray(image).astype(np.float64), nan=0.0)
     factor = auto_scale_factor(values)
-    # as _cast stores them (clipped, truncated), without its warning: the write warns
-    stored = np.clip(values * factor, 0, 65535).astype(np.uint16)
+    # stored as the write stores them; the write warns of clipping, not this
+    stored = _cast(values * factor, np.dtype(np.uint16), Path(), warn=False)
     return stored.astype(np.float64) / factor
 
 
-def _cast(values: np.ndarray, dtype: np.dtype, path: Path) -> np.ndarray:
+def _cast(values: np.ndarray, dtype: np.dtype, path: Path, *, warn: bool = True
+          ) -> np.ndarray:
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         vals = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
-        if vals.size and (vals.min() < info.min or vals.max() > info.max):
+        if warn and vals.size and (vals.min() < info.min or vals.max() > info.max):
             logger.warning("%s: values outside the %s range were clipped", path, dtype)
         # truncation, as the original's astype
         return np.clip(vals, info.min, info.max).astype(dtype)

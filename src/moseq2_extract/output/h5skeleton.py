@@ -80,11 +80,12 @@ def read_rows(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
     for c in sorted(set(chunk_rows.tolist())):  # not np.unique: it imports numpy.ma
         a = c * per
         b = min(dset.shape[0], a + per)
+        sel = chunk_rows == c
         block = None
         if raw:
             mask, data = dset.id.read_direct_chunk((a, *tail))
             if mask == 0:  # the deflate filter was applied
-                wanted = int(rows[chunk_rows == c].max()) - a + 1
+                wanted = int(rows[sel].max()) - a + 1
                 # the stream is inflated only as far as the last row wanted
                 flat = np.frombuffer(_deflate.decompressobj().decompress(
                     data, wanted * row_bytes), dset.dtype)
@@ -93,7 +94,6 @@ def read_rows(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
                     block = None
         if block is None:
             block = dset[a:b]
-        sel = chunk_rows == c
         out[sel] = block[rows[sel] - a]
     return out
 

@@ -127,16 +127,17 @@ class BlockExtractor:
         mapped pages (about 50 MB of a 128-frame block) then never stay mapped at once.
         """
         lo, hi = self.span(a, b)
-        kept = [lo]  # frames from kept[0] on are still mapped
+        mapped = lo  # frames from here on are still mapped
 
         def done(row: int) -> None:
+            nonlocal mapped
             frame = lo + row + 1
-            if frame - kept[0] >= RELEASE_EVERY:
-                self.reader.release(kept[0], frame)
-                kept[0] = frame
+            if frame - mapped >= RELEASE_EVERY:
+                self.reader.release(mapped, frame)
+                mapped = frame
 
         try:
             return self.kernel.extract(raw, lead=a - lo, count=b - a, frame_done=done)
         finally:
             del raw
-            self.reader.release(kept[0], hi)
+            self.reader.release(mapped, hi)

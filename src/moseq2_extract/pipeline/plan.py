@@ -39,6 +39,11 @@ def frame_range(nframes: int, config: Config) -> tuple[int, int]:
     return first, last
 
 
+def session_workers(config: Config) -> int:
+    """Block workers of one extraction: ``config.workers``, or every available core."""
+    return config.workers or available_cores()
+
+
 def available_cores() -> int:
     """CPU cores this process may run on (its affinity mask where the OS has one)."""
     try:
@@ -110,5 +115,5 @@ def plan_session(input_file: Path, config: Config, paths: ResultsPaths) -> Sessi
     if last <= first:
         raise ConfigError(f"{input_file}: no frames left to extract (frames {first}-{last})")
     return SessionPlan(input_file, config, session, camera, paths, first, last,
-                       workers=config.workers or available_cores(),
+                       workers=session_workers(config),
                        uuid=str(uuidlib.uuid4()), parameters=parameter_snapshot(config))

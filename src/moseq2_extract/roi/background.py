@@ -60,6 +60,7 @@ def median_background(
     frames = np.asarray(frames)
     if frames.ndim != 3 or len(frames) == 0:
         raise ValueError(f"expected a (k, H, W) stack of frames, got shape {frames.shape}")
+    own = False  # whether ``frames`` is a stack made here (then sorted in place)
     if med_scale and med_scale > 1:
         ksize = med_scale if med_scale in (3, 5) else 5
         blurred = np.empty(frames.shape, np.uint16)
@@ -69,13 +70,12 @@ def median_background(
                            dst=blurred[i])
 
         map_in_threads(blur, range(len(frames)), threads=threads)
-        frames = blurred
+        frames, own = blurred, True
     if frames.dtype.kind == "u":
-        own = med_scale and med_scale > 1  # the blurred stack is ours to sort in place
         # each pixel's median is its own: row bands on threads, put back in order
         parts = map_in_threads(
             lambda rows: _unsigned_median(frames[:, rows[0]:rows[1]], floor_tolerance,
-                                          in_place=bool(own)),
+                                          in_place=own),
             bands(frames.shape[1], threads), threads=threads)
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
     valid = frames > 0

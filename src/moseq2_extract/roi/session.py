@@ -97,15 +97,14 @@ def find_session_roi(
     path = reader.info.path
     bg_file = output_dir / "bground.tiff"
     files = []
-    new_background = False
-    if bg_file.exists() and not config.recompute_bg:
+    loaded = bg_file.exists() and not config.recompute_bg
+    if loaded:
         background = read_image(bg_file).astype(np.float32)
         logger.info("using the existing background %s", bg_file)
     else:
         background = _stored(compute_background(
             reader, frame_stride=config.frame_stride, med_scale=config.med_scale,
             nframes=nframes, threads=threads))
-        new_background = True
     if config.manual_set_depth_range:
         depth_range = config.bg_roi_depth_range
     else:
@@ -139,7 +138,6 @@ def find_session_roi(
     roi = rois[index]
     if config.use_plane_bground:
         background = _stored(plane_background(found.plane.plane, background.shape))
-        new_background = True
     files.append(bg_file)
     if config.detected_true_depth == "auto":
         true_depth = true_depth_of(background, roi)
@@ -151,7 +149,7 @@ def find_session_roi(
     png = output_dir / "roi_overview.png"
 
     def write_pictures() -> None:
-        if new_background:
+        if not loaded or config.use_plane_bground:  # a background computed here
             write_image(bg_file, background)
         write_image(ff_file, first_frame[None], scale_factor=[int(v) for v in depth_range])
         write_image(roi_file, roi.astype(np.uint8), scale=True, scale_factor=65535)

@@ -75,3 +75,16 @@ def test_unscaled_and_errors(tmp_path):
     bad.write_bytes(b"garbage")
     with pytest.raises(InputFileError, match=str(bad)):
         read_image(bad)
+
+
+def test_stored_values_are_what_a_written_file_reads_back(tmp_path):
+    from moseq2_extract.io.image import stored_values
+
+    rng = np.random.default_rng(0)
+    for trial in range(12):
+        scale = (1.0, 700.0, 3 * 65535.0, 0.5)[trial % 4]
+        image = (rng.random((20, 30)) * scale - (3.0 if trial % 3 == 0 else 0.0))
+        image = image.astype(np.float32)
+        image[2, 3] = np.nan if trial % 2 else image[2, 3]
+        path = write_image(tmp_path / f"bg{trial}.tiff", image)
+        assert stored_values(image).tobytes() == read_image(path).tobytes(), trial
