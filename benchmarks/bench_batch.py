@@ -94,17 +94,23 @@ def write_sessions(root: Path, n: int, frames: int) -> None:
 def forced_plan(argv: list[str]) -> None:
     """``--run-plan S W DIR [options]``: ``batch-extract DIR`` with the session-process
     plan forced to S sessions at a time x W workers (for the ``plan-SxW`` modes)."""
+    import contextlib
+    import importlib
+
     from moseq2_extract.batch import runners
     from moseq2_extract.cli.main import cli
+    from moseq2_extract.pipeline.plan import available_cores
 
     at_once, workers, folder = int(argv[0]), int(argv[1]), argv[2]
 
     def plan(n_sessions, **kwargs):
-        cores = runners.available_cores()
         kind = "processes" if at_once > 1 else "in-process"
-        return runners.BatchPlan(kind, at_once, workers, cores, n_sessions, "forced")
+        return runners.BatchPlan(kind, at_once, workers, available_cores(), n_sessions,
+                                 "forced")
 
     runners.plan_batch = plan
+    with contextlib.suppress(ImportError):  # planning's module since 2026-12-06
+        importlib.import_module("moseq2_extract.batch.plan").plan_batch = plan
     cli.main(["batch-extract", folder, *argv[3:]], prog_name="moseq2-extract")
 
 

@@ -61,7 +61,8 @@ def _quiet_dask() -> None:
 def batch_extract(ctx: click.Context, input_folder: str, **values) -> None:
     from ..batch.discovery import find_sessions, kind_counts
     from ..batch.jobs import FAILED, plan_jobs, summary_table, write_sbatch_script
-    from ..batch.runners import estimate_frames, make_runner, plan_batch
+    from ..batch.plan import estimate_frames, plan_batch
+    from ..batch.runners import make_runner
 
     config = merged_config(ctx, values)
     try:
