@@ -37,7 +37,8 @@ the mouse is hidden.
 
 from .cases import CASES
 from .files import session_metadata, write_session
-from .session import (
+from .session import SyntheticSession
+from .spec import (
     PAUSE,
     REAR,
     STATE_NAMES,
@@ -45,7 +46,6 @@ from .session import (
     WALK,
     GroundTruth,
     SessionSpec,
-    SyntheticSession,
 )
 
 __all__ = [
